@@ -1,0 +1,53 @@
+# tfp-flows: set-up, reproductions and tests.
+#
+#   make reproduce-part1   create .venv (first time), install, run the four P1 sections
+#   make test              create .venv (first time), install, run pytest
+#
+# The virtual environment is rebuilt only when requirements.txt or pyproject.toml
+# change. Pass PYTHON=/path/to/python3.X to choose the interpreter; TensorFlow 2.16
+# supports Python 3.9 to 3.12.
+
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+ARGS ?=
+
+# Candidates tried in order when PYTHON is not given; the first that runs and is
+# 3.9-3.12 wins. (A pyenv shim may exist for a version that is not installed, so
+# each candidate is run, not just looked up.)
+PY_CANDIDATES := python3 python3.12 python3.11 python3.10 python3.9
+PY_OK := import sys; sys.exit(0 if (3, 9) <= sys.version_info[:2] <= (3, 12) else 1)
+ifeq ($(origin PYTHON), undefined)
+PYTHON := $(shell for c in $(PY_CANDIDATES); do \
+	if $$c -c '$(PY_OK)' >/dev/null 2>&1; then command -v $$c; break; fi; done)
+endif
+
+.PHONY: venv test reproduce-part1 clean-venv help
+
+help:
+	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@if [ -z "$(PYTHON)" ]; then \
+	  echo "make: no supported Python found (TensorFlow 2.16 needs Python 3.9-3.12); install one or run make PYTHON=/path/to/python3.X" >&2; exit 1; fi
+	@if ! "$(PYTHON)" -c '$(PY_OK)' >/dev/null 2>&1; then \
+	  echo "make: $(PYTHON) is not a usable Python 3.9-3.12 (TensorFlow 2.16 supports only those); pass PYTHON=/path/to/python3.X" >&2; exit 1; fi
+	@echo "make: creating $(VENV) with $(PYTHON) and installing the pinned stack (first run: a few minutes)"
+	"$(PYTHON)" -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+reproduce-part1: $(STAMP)
+	$(PY) reproductions/run_part.py part1 $(ARGS)
+
+clean-venv:
+	rm -rf $(VENV)

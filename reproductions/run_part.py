@@ -1,0 +1,70 @@
+"""Run every reproduction script of a part and end with one summary line per section.
+
+Usage: python reproductions/run_part.py part1 [--seed N]
+
+Exit status: 0 when every section passes (or is skipped for want of data), 1 when any
+section fails, 2 on bad usage.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+PARTS = {
+    "part1": [
+        "p1_inverse_cdf.py",
+        "p1_bijectors.py",
+        "p1_mass_conservation.py",
+        "p1_training_a_flow.py",
+    ],
+}
+
+EXIT_SKIPPED = 3  # kept equal to tfp_flows.reporting.EXIT_SKIPPED (asserted in the tests)
+
+
+def main(argv=None):
+    from tfp_flows import cli
+
+    parser = cli.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("part", choices=sorted(PARTS), help="which part to run")
+    parser.add_argument("--seed", type=cli.nonnegative_int, default=None,
+                        help="seed passed to every script (default: each script's own)")
+    parser.add_argument("--ledger", default=None,
+                        help="ledger passed to every script (default: reproductions/ledger.json)")
+    args = parser.parse_args(argv)
+
+    summary = []
+    for script in PARTS[args.part]:
+        cmd = [sys.executable, str(HERE / script)]
+        if args.seed is not None:
+            cmd += ["--seed", str(args.seed)]
+        if args.ledger is not None:
+            cmd += ["--ledger", args.ledger]
+        print(f"\n$ python reproductions/{' '.join(cmd[1:])[len(str(HERE)) + 1:]}", flush=True)
+        last = []
+        # Stream the script's output as it comes, keeping its verdict line.
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, bufsize=1, env=env) as proc:
+            for line in proc.stdout:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+                if line.startswith(("PASS", "FAIL", "SKIP")):
+                    last.append(line.rstrip("\n"))
+        status = {0: "PASS", 1: "FAIL", EXIT_SKIPPED: "SKIP"}.get(proc.returncode, "ERROR")
+        summary.append((status, last[-1] if last else f"{status}  {script} (exit {proc.returncode})"))
+
+    print(f"\n== {args.part} summary")
+    for _, line in summary:
+        print(line)
+    return 1 if any(s in ("FAIL", "ERROR") for s, _ in summary) else 0
+
+
+if __name__ == "__main__":
+    from tfp_flows.cli import run
+
+    sys.exit(run(main))

@@ -1,0 +1,128 @@
+"""Command-line conventions shared by every script of the suite.
+
+* Bad options print one line, `prog: error: ...`, and exit with status 2.
+* Errors found while running (bad data, unwritable files) print one line and exit 1.
+* Ctrl-C prints one line and exits 130; whatever was written atomically stays valid.
+* A reproduction exits 0 when every check passes, 1 on a mismatch, 3 when skipped
+  (see `tfp_flows.reporting`).
+
+Set `TFP_FLOWS_DEBUG=1` to see the full traceback of an unexpected error.
+"""
+
+import argparse
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from tfp_flows.files import ensure_writable_dir
+
+__all__ = [
+    "ArgumentParser",
+    "UsageError",
+    "positive_int",
+    "nonnegative_int",
+    "positive_float",
+    "writable_dir",
+    "reproduction_parser",
+    "run",
+]
+
+EXIT_USAGE = 2
+EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(ValueError):
+    """A problem with what the user asked for; reported in one line, exit status 2."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """`argparse.ArgumentParser` whose errors are one line and exit with status 2."""
+
+    def error(self, message):  # noqa: D102 - argparse's hook
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _number(text, kind, check, what):
+    try:
+        value = kind(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if not check(value):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+    return value
+
+
+def positive_int(text):
+    """argparse type: an integer >= 1."""
+    return _number(text, int, lambda v: v >= 1, "a positive integer")
+
+
+def nonnegative_int(text):
+    """argparse type: an integer >= 0."""
+    return _number(text, int, lambda v: v >= 0, "a non-negative integer")
+
+
+def positive_float(text):
+    """argparse type: a finite number > 0."""
+    return _number(text, float, lambda v: 0 < v < float("inf"), "a positive number")
+
+
+def writable_dir(text):
+    """argparse type: a folder that exists or can be created, and can be written to."""
+    try:
+        return ensure_writable_dir(Path(text))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def reproduction_parser(description, default_ledger, default_out, seed=2019):
+    """The parser every reproduction script starts from: --seed, --ledger, --out."""
+    parser = ArgumentParser(description=description,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seed", type=nonnegative_int, default=seed,
+                        help="random seed; the same seed gives the same numbers (default: %(default)s)")
+    parser.add_argument("--ledger", type=Path, default=Path(default_ledger),
+                        help="ledger of published values (default: %(default)s)")
+    parser.add_argument("--out", type=writable_dir, default=str(default_out),
+                        help="folder for results.json and pictures (default: %(default)s)")
+    return parser
+
+
+def run(main, argv=None, prog=None):
+    """Call `main(argv)` and turn every failure into one line and an exit status.
+
+    Returns the exit status, for `sys.exit(run(main))`.
+    """
+    prog = prog or Path(sys.argv[0]).name
+    try:
+        return int(main(argv) or 0)
+    except UsageError as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; files written so far are complete", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (ValueError, TypeError, OSError) as err:
+        _debug_traceback()
+        print(f"{prog}: error: {_one_line(err)}", file=sys.stderr)
+        return EXIT_FAILURE
+    except Exception as err:  # a bug: still one line, with a way to see more
+        _debug_traceback()
+        print(
+            f"{prog}: internal error: {type(err).__name__}: {_one_line(err)} "
+            "(set TFP_FLOWS_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
+
+
+def _one_line(err):
+    text = " ".join(str(err).split())
+    return text if len(text) <= 400 else text[:397] + "..."
+
+
+def _debug_traceback():
+    if os.environ.get("TFP_FLOWS_DEBUG"):
+        traceback.print_exc()
