@@ -1,0 +1,123 @@
+"""Masked autoregressive flows (MAF) built from TFP's own pieces.
+
+A stack of `tfb.MaskedAutoregressiveFlow` bijectors, each with a
+`tfb.AutoregressiveNetwork` (MADE) computing shift and log-scale, optionally followed
+by `tfb.BatchNormalization` and a `tfb.Permute`, over a standard normal base.
+"""
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+import tf_keras
+
+tfb, tfd = tfp.bijectors, tfp.distributions
+
+__all__ = ["MAFFlow", "LOG_SCALE_CLIP"]
+
+# The TF1-era `masked_autoregressive_default_template` P2 used clipped the log-scale to
+# this range (forward value clipped, gradient passed through).
+LOG_SCALE_CLIP = (-5.0, 3.0)
+_PERMUTATIONS = ("reverse", "none", "random")
+
+
+class MAFFlow(tf.Module):
+    """x = f(z), z ~ N(0, I_D), with f a chain of MAF layers (P2's GAS and audio model).
+
+    The layers are listed as P2 listed them and chained as `tfb.Chain` chains them:
+    ``[MAF_1, BN_1, P_1, MAF_2, BN_2, P_2, ..., MAF_L, BN_L]`` (the last permutation
+    dropped). Computing a density runs the inverse, so data meets MAF_1's inverse
+    first, in the data's own variable order.
+
+    Args:
+      dims: event size D.
+      layers: number of MAF layers L.
+      hidden_units: hidden layer sizes of each MADE, e.g. (100, 100).
+      activation: the MADEs' activation ("tanh", "relu", ...).
+      batch_norm: put a `tfb.BatchNormalization` after every MAF.
+      permutation: "reverse" (P2), "none", or "random" (a fixed random order per layer).
+      clip_log_scale: clip the log-scale to [-5, 3] as P2's TF1 template did; today's
+        `AutoregressiveNetwork` does not clip.
+      seed: seeds the networks' initial weights and any random permutations.
+      dtype: float dtype.
+
+    Attributes:
+      distribution: the flow with batch normalisation in training mode (statistics of
+        the batch it is given); use it for training.
+      eval_distribution: the same flow with batch normalisation using its moving
+        statistics; use it for evaluation. Without batch norm both are the same.
+      `log_prob` of either takes [..., D] and returns [...].
+    """
+
+    def __init__(self, dims, layers=10, hidden_units=(100, 100), activation="tanh",
+                 batch_norm=True, permutation="reverse", clip_log_scale=False, seed=0,
+                 dtype=tf.float32, name="maf_flow"):
+        super().__init__(name=name)
+        if not isinstance(dims, (int, np.integer)) or dims < 1:
+            raise ValueError(f"dims must be a positive integer, got {dims!r}")
+        if not isinstance(layers, (int, np.integer)) or layers < 1:
+            raise ValueError(f"layers must be a positive integer, got {layers!r}")
+        hidden_units = list(hidden_units)
+        if not hidden_units or any(not isinstance(h, (int, np.integer)) or h < 1 for h in hidden_units):
+            raise ValueError(f"hidden_units must be positive integers, got {hidden_units!r}")
+        if permutation not in _PERMUTATIONS:
+            raise ValueError(f"permutation must be one of {_PERMUTATIONS}, got {permutation!r}")
+        self.dims, self.layers = int(dims), int(layers)
+        self.config = dict(dims=int(dims), layers=int(layers), hidden_units=hidden_units,
+                           activation=activation, batch_norm=bool(batch_norm),
+                           permutation=permutation, clip_log_scale=bool(clip_log_scale), seed=seed)
+        rng = np.random.default_rng(seed)
+        with self.name_scope:
+            self.made = [
+                tfb.AutoregressiveNetwork(
+                    params=2, event_shape=[dims], hidden_units=hidden_units,
+                    activation=activation, dtype=dtype,
+                    kernel_initializer=tf_keras.initializers.GlorotUniform(
+                        seed=int(rng.integers(2**31))),
+                    name=f"made_{i}")
+                for i in range(layers)
+            ]
+            self.batch_norms = [
+                tf_keras.layers.BatchNormalization(
+                    gamma_constraint=lambda g: tf.nn.relu(g) + 1e-6, dtype=dtype,
+                    name=f"batch_norm_{i}")
+                for i in range(layers)
+            ] if batch_norm else []
+        if permutation == "reverse":
+            self.permutations = [np.arange(dims)[::-1] for _ in range(layers - 1)]
+        elif permutation == "random":
+            self.permutations = [rng.permutation(dims) for _ in range(layers - 1)]
+        else:
+            self.permutations = []
+        base = tfd.MultivariateNormalDiag(loc=tf.zeros(dims, dtype=dtype))
+        self.distribution = tfd.TransformedDistribution(base, self._chain(training=True))
+        self.eval_distribution = (
+            tfd.TransformedDistribution(base, self._chain(training=False))
+            if batch_norm else self.distribution)
+        # Build every layer's weights now (in evaluation mode: no moving-statistics update).
+        self.eval_distribution.log_prob(tf.zeros([2, dims], dtype))
+
+    def _shift_and_log_scale(self, made):
+        if not self.config["clip_log_scale"]:
+            return made
+        lo, hi = LOG_SCALE_CLIP
+
+        def fn(x):
+            shift, log_scale = tf.unstack(made(x), num=2, axis=-1)
+            return shift, tfp.math.clip_by_value_preserve_gradient(log_scale, lo, hi)
+        return fn
+
+    def _chain(self, training):
+        bijectors = []
+        for i in range(self.layers):
+            bijectors.append(tfb.MaskedAutoregressiveFlow(
+                shift_and_log_scale_fn=self._shift_and_log_scale(self.made[i]), name=f"maf_{i}"))
+            if self.batch_norms:
+                bijectors.append(tfb.BatchNormalization(
+                    batchnorm_layer=self.batch_norms[i], training=training, name=f"bn_{i}"))
+            if self.permutations and i < self.layers - 1:
+                bijectors.append(tfb.Permute(self.permutations[i].tolist(), name=f"permute_{i}"))
+        return tfb.Chain(bijectors, name="maf_chain")
+
+    def count_params(self):
+        """Number of trainable scalars."""
+        return int(sum(np.prod(v.shape) for v in self.trainable_variables))
