@@ -42,10 +42,18 @@ class MAFFlow(tf.Module):
 
     Attributes:
       distribution: the flow with batch normalisation in training mode (statistics of
-        the batch it is given); use it for training.
+        the batch it is given). Sample from it; for densities use `log_prob` below.
       eval_distribution: the same flow with batch normalisation using its moving
-        statistics; use it for evaluation. Without batch norm both are the same.
-      `log_prob` of either takes [..., D] and returns [...].
+        statistics. Without batch norm both are the same.
+
+    Use `log_prob(x, training=...)` for densities. In training mode TFP 0.24's
+    `TransformedDistribution.log_prob` over a `tfb.Chain` normalises with the batch's
+    statistics but takes the log-det-Jacobian of `tfb.BatchNormalization` from its
+    *moving* variance (the chain computes it as minus the forward log-det, which uses
+    the saved statistics). The objective is then not a change of variables, and
+    training drifts or blows up. `log_prob` walks the bijectors itself, taking each
+    one's inverse log-det at its own input, which is the exact change of variables;
+    a test checks it against a hand computation, and another pins TFP's behaviour.
     """
 
     def __init__(self, dims, layers=10, hidden_units=(100, 100), activation="tanh",
@@ -89,12 +97,29 @@ class MAFFlow(tf.Module):
         else:
             self.permutations = []
         base = tfd.MultivariateNormalDiag(loc=tf.zeros(dims, dtype=dtype))
+        self.base = base
         self.distribution = tfd.TransformedDistribution(base, self._chain(training=True))
         self.eval_distribution = (
             tfd.TransformedDistribution(base, self._chain(training=False))
             if batch_norm else self.distribution)
         # Build every layer's weights now (in evaluation mode: no moving-statistics update).
         self.eval_distribution.log_prob(tf.zeros([2, dims], dtype))
+
+    def log_prob(self, x, training=False):
+        """log p(x) for x of shape [n, D]; returns [n].
+
+        With ``training=True`` batch normalisation uses the statistics of `x` as one
+        batch (and updates its moving statistics, as in training); otherwise it uses
+        the moving statistics.
+        """
+        x = tf.identity(x)  # a new tensor: never answered from TFP's bijector cache
+        if not training or not self.batch_norms:
+            return self.eval_distribution.log_prob(x)
+        y, total = x, tf.zeros([], x.dtype)
+        for b in self.distribution.bijector.bijectors:  # data -> base, in list order
+            total += b.inverse_log_det_jacobian(y, event_ndims=1)
+            y = b.inverse(y)
+        return self.base.log_prob(y) + total
 
     def _shift_and_log_scale(self, made):
         if not self.config["clip_log_scale"]:

@@ -9,7 +9,7 @@ from tqdm.auto import tqdm
 
 from tfp_flows.distributions import fresh_log_prob
 
-__all__ = ["fit_maximum_likelihood", "mean_negative_log_likelihood"]
+__all__ = ["fit_maximum_likelihood", "make_train_step", "mean_negative_log_likelihood"]
 
 
 def mean_negative_log_likelihood(distribution, batch):
@@ -18,6 +18,28 @@ def mean_negative_log_likelihood(distribution, batch):
     Safe to call again on the same tensor after training (see `fresh_log_prob`).
     """
     return -tf.reduce_mean(fresh_log_prob(distribution, batch))
+
+
+def make_train_step(loss_fn, variables, optimizer):
+    """A compiled step: `step(batch) -> (loss, finite)`.
+
+    Computes `loss_fn(batch)` and its gradients, and applies them with `optimizer` only
+    when the loss and every gradient are finite (`finite` says whether it did).
+    """
+
+    @tf.function
+    def step(batch):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(batch)
+        grads = tape.gradient(loss, variables)
+        finite = tf.math.is_finite(loss)
+        for g in grads:
+            finite = tf.logical_and(finite, tf.reduce_all(tf.math.is_finite(g)))
+        if finite:  # autograph: apply only an update made of finite numbers
+            optimizer.apply_gradients(zip(grads, variables))
+        return loss, finite
+
+    return step
 
 
 def fit_maximum_likelihood(
@@ -59,17 +81,8 @@ def fit_maximum_likelihood(
         raise ValueError("variables is empty: nothing to train")
     optimizer = tf_keras.optimizers.Adam(learning_rate)
 
-    @tf.function
-    def step(batch):
-        with tf.GradientTape() as tape:
-            loss = mean_negative_log_likelihood(distribution, batch)
-        grads = tape.gradient(loss, variables)
-        finite = tf.math.is_finite(loss)
-        for g in grads:
-            finite = tf.logical_and(finite, tf.reduce_all(tf.math.is_finite(g)))
-        if finite:  # autograph: apply only an update made of finite numbers
-            optimizer.apply_gradients(zip(grads, variables))
-        return loss, finite
+    step = make_train_step(lambda b: mean_negative_log_likelihood(distribution, b),
+                           variables, optimizer)
 
     # One compiled step per batch, driven from Python. (Measured: moving the whole
     # epoch into one tf.function, an in-graph loop over the tf.data iterator, made a
