@@ -35,6 +35,7 @@ __all__ = [
     "find_correlation_exact",
     "gas_dataset",
     "maf_correlation_rule",
+    "maf_split_sizes",
     "prepare_gas",
     "read_gas",
     "write_synthetic_gas",
@@ -259,6 +260,14 @@ def maf_correlation_rule(data, threshold=_MAF_THRESHOLD):
         del keep[over[0]]
 
 
+def maf_split_sizes(n):
+    """(n_train, n_val, n_test) of the MAF paper's sequential split of `n` rows: the last
+    10% is the test set, the last 10% of the rest the validation set."""
+    n_test = int(0.1 * n)
+    n_val = int(0.1 * (n - n_test))
+    return n - n_test - n_val, n_val, n_test
+
+
 @dataclass
 class GasSplits:
     """Preprocessed GAS data: float32 arrays [rows, D] and where they came from."""
@@ -320,9 +329,8 @@ def prepare_gas(values, recipe="blog", seed=0):
         perm = np.random.default_rng(seed).permutation(len(z))
         half = len(z) // 2
         return GasSplits("blog", columns, z[perm[:half]], z[perm[half:]], None, mean, std)
-    n_test = int(0.1 * len(z))
-    rest = z[: len(z) - n_test]
-    n_val = int(0.1 * len(rest))
+    n_train, n_val, n_test = maf_split_sizes(len(z))
+    rest = z[: n_train + n_val]
     return GasSplits("maf", columns, rest[: len(rest) - n_val], z[len(z) - n_test:],
                      rest[len(rest) - n_val:], mean, std)
 

@@ -201,6 +201,10 @@ class Trainer:
                         break
                     loss, finite = self._step(batch)
                     if not bool(finite):
+                        # The update was not applied, but a training-mode pass may have
+                        # moved batch-norm statistics: go back to the last good checkpoint.
+                        if self.manager.latest_checkpoint:
+                            self.checkpoint.restore(self.manager.latest_checkpoint)
                         raise ValueError(
                             f"non-finite loss or gradient at step {int(st['step'].numpy()) + 1} "
                             f"(loss {float(loss)}); stopped, the last good checkpoint is kept in "
@@ -215,7 +219,7 @@ class Trainer:
                         self._evaluate(epoch, step, running, writer, log)
                     if step % cfg.checkpoint_every == 0:
                         st["wall"].assign(time.time() - start_wall)
-                        self.manager.save()
+                        self.manager.save(checkpoint_number=self.state["step"])
                 if int(st["batch_in_epoch"].numpy()) >= per_epoch:
                     st["epoch"].assign_add(1)
                     st["batch_in_epoch"].assign(0)
@@ -228,11 +232,11 @@ class Trainer:
         except KeyboardInterrupt:
             bar.close()
             st["wall"].assign(time.time() - start_wall)
-            self.manager.save()
+            self.manager.save(checkpoint_number=self.state["step"])
             raise
         bar.close()
         st["wall"].assign(time.time() - start_wall)
-        self.manager.save()
+        self.manager.save(checkpoint_number=self.state["step"])
         return self._finish(stopped_early, time.time() - start_wall, log)
 
     def _evaluate(self, epoch, step, running, writer, log):

@@ -1,0 +1,137 @@
+"""The shared trainer on synthetic GAS data: learning, exact resume, guards, results.json."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import ROOT
+from tfp_flows.gas import prepare_gas, read_gas, write_synthetic_gas
+from tfp_flows.maf import MAFFlow
+from tfp_flows.seeding import seed_everything
+from tfp_flows.trainer import TrainConfig, Trainer
+
+REQUIRED = {"recipe", "columns_kept", "n_train", "n_val", "n_test", "test_log_likelihood",
+            "base_log_likelihood_test", "steps", "epochs", "wall_seconds", "seed"}
+
+
+@pytest.fixture(scope="module")
+def splits(tmp_path_factory):
+    path = tmp_path_factory.mktemp("gas") / "ethylene_CO.txt"
+    write_synthetic_gas(path, 6000, seed=5)
+    return prepare_gas(read_gas(path), "blog", seed=0)
+
+
+def _meta(s):
+    return {"recipe": s.recipe, "columns_kept": s.columns_kept}
+
+
+def test_a_few_hundred_steps_beat_the_base_distribution(splits, tmp_path):
+    seed_everything(0)
+    flow = MAFFlow(splits.dims, seed=0)  # P2's model: 10 MAFs, 2 x 100 tanh, BN, reversals
+    cfg = TrainConfig(batch_size=100, learning_rate=1e-4, epochs=10, max_steps=300,
+                      eval_every=100, progress=False)
+    res = Trainer(flow, splits.train, splits.test, cfg, tmp_path / "run", meta=_meta(splits)).run(
+        log=lambda *_: None)
+    assert REQUIRED <= set(res)
+    assert res["steps"] == 300 and res["epochs"] == 10  # 30 batches an epoch
+    assert res["test_log_likelihood"]["mean"] > res["base_log_likelihood_test"] + 0.5
+    on_disk = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert on_disk["columns_kept"] == splits.columns_kept and on_disk["n_test"] == 3000
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(ln)["batch"] for ln in lines][:2] == [1, 1]  # batch 1 of epochs 1, 2
+    assert list((tmp_path / "run" / "tensorboard").iterdir())
+
+
+def _small_run(splits, run_dir, log=lambda *_: None, resume=False):
+    seed_everything(3)
+    flow = MAFFlow(splits.dims, layers=2, hidden_units=(16,), seed=3)
+    cfg = TrainConfig(batch_size=100, learning_rate=1e-3, epochs=2, eval_every=5,
+                      checkpoint_every=7, seed=3, progress=False)
+    trainer = Trainer(flow, splits.train, splits.test, cfg, run_dir, meta=_meta(splits))
+    trainer.run(resume=resume, log=log)
+    return flow
+
+
+def test_interrupted_and_resumed_run_ends_with_the_same_weights(splits, tmp_path):
+    straight = _small_run(splits, tmp_path / "straight")
+
+    def interrupt(message):
+        if message.startswith("Epoch 1: Batch 26"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _small_run(splits, tmp_path / "resumed", log=interrupt)
+    assert not (tmp_path / "resumed" / "results.json").exists()
+    resumed = _small_run(splits, tmp_path / "resumed", resume=True)
+    for a, b in zip(straight.variables, resumed.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.name)
+    m1 = (tmp_path / "straight" / "metrics.jsonl").read_text()
+    m2 = (tmp_path / "resumed" / "metrics.jsonl").read_text()
+    assert m1 == m2
+    r1 = json.loads((tmp_path / "straight" / "results.json").read_text())
+    r2 = json.loads((tmp_path / "resumed" / "results.json").read_text())
+    assert r1["test_log_likelihood"] == r2["test_log_likelihood"] and r2["steps"] == 60
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(splits, tmp_path):
+    train = splits.train.copy()
+    train[1234] = np.nan
+    seed_everything(0)
+    flow = MAFFlow(splits.dims, layers=2, hidden_units=(8,), seed=0)
+    cfg = TrainConfig(epochs=1, eval_every=1000, checkpoint_every=3, progress=False)
+    trainer = Trainer(flow, train, splits.test, cfg, tmp_path / "run", meta=_meta(splits))
+    with pytest.raises(ValueError, match="non-finite") as err:
+        trainer.run(log=lambda *_: None)
+    bad_step = int(str(err.value).split("at step ")[1].split()[0])
+    assert not (tmp_path / "run" / "results.json").exists()
+    latest = tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints"))
+    assert bad_step > 3, "choose another NaN row: the test needs a checkpoint before it"
+    assert latest is not None and int(latest.rsplit("-", 1)[1]) == (bad_step - 1) // 3 * 3
+    # The model in memory is back at that checkpoint (no NaN batch-norm statistics).
+    assert all(np.all(np.isfinite(v.numpy())) for v in flow.variables)
+
+
+def test_refuses_to_overwrite_and_to_resume_nothing(splits, tmp_path):
+    flow = MAFFlow(splits.dims, layers=1, hidden_units=(4,), seed=0)
+    cfg = TrainConfig(epochs=1, max_steps=2, progress=False)
+    Trainer(flow, splits.train, splits.test, cfg, tmp_path / "a").run(log=lambda *_: None)
+    with pytest.raises(ValueError, match="already holds a run"):
+        Trainer(flow, splits.train, splits.test, cfg, tmp_path / "a").run(log=lambda *_: None)
+    with pytest.raises(ValueError, match="nothing to resume"):
+        Trainer(flow, splits.train, splits.test, cfg, tmp_path / "b").run(resume=True)
+
+
+def _cli(*args, cwd):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, "-m", "tfp_flows.train_gas", *args, "--no-progress"],
+                          capture_output=True, text=True, cwd=cwd, env=env)
+
+
+def test_cli_bad_data_is_one_line_and_writes_no_run_folder(tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_text("Time CO Eth sensors\n" + "1 2 3\n")
+    proc = _cli("--data", str(bad), "--out", str(tmp_path / "run"), cwd=tmp_path)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "bad.txt:2" in lines[0] and "Traceback" not in proc.stderr
+    assert not (tmp_path / "run").exists()
+    proc = _cli("--data", str(tmp_path / "missing.txt"), "--no-download", cwd=tmp_path)
+    assert proc.returncode == 1 and "no such file" in proc.stderr
+
+
+def test_cli_trains_and_writes_results(tmp_path):
+    data = tmp_path / "gas.txt"
+    write_synthetic_gas(data, 2000, seed=1)
+    proc = _cli("--data", str(data), "--epochs", "2", "--eval-every", "5", "--layers", "2",
+                "--hidden", "16", "16", "--out", str(tmp_path / "run"), "--seed", "2", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "Epoch 1: Batch 6:" in proc.stdout and "Epoch 2: Batch 1:" in proc.stdout
+    res = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert REQUIRED <= set(res) and res["steps"] == 20 and res["model"]["hidden_units"] == [16, 16]
+    again = _cli("--data", str(data), "--out", str(tmp_path / "run"), cwd=tmp_path)
+    assert again.returncode == 2 and "--resume" in again.stderr
