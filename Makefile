@@ -2,6 +2,8 @@
 #
 #   make reproduce-part1   create .venv (first time), install, run the four P1 sections
 #   make test              create .venv (first time), install, run pytest
+#   make reproduce-part2   P2: masking, and MAF on GAS (skipped without the GAS file)
+#   make train-gas         train P2's MAF on data/gas/ethylene_CO.txt (ARGS="..." for options)
 #
 # The virtual environment is rebuilt only when requirements.txt or pyproject.toml
 # change. Pass PYTHON=/path/to/python3.X to choose the interpreter; TensorFlow 2.16
@@ -24,10 +26,10 @@ PYTHON := $(shell for c in $(PY_CANDIDATES); do \
 	if $$c -c '$(PY_OK)' >/dev/null 2>&1; then command -v $$c; break; fi; done)
 endif
 
-.PHONY: venv test reproduce-part1 clean-venv help
+.PHONY: venv test reproduce-part1 reproduce-part2 train-gas clean-venv help
 
 help:
-	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,11p' Makefile | sed 's/^# \{0,1\}//'
 
 venv: $(STAMP)
 
@@ -48,6 +50,12 @@ test: $(STAMP)
 
 reproduce-part1: $(STAMP)
 	$(PY) reproductions/run_part.py part1 $(ARGS)
+
+reproduce-part2: $(STAMP)
+	$(PY) reproductions/run_part.py part2 $(ARGS)
+
+train-gas: $(STAMP)
+	$(PY) -m tfp_flows.train_gas $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

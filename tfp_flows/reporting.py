@@ -208,14 +208,17 @@ class Report:
         self.rows.append(Row(quantity or e.quantity, published, _fmt(rep), tol_text, ok, key, values))
         return ok
 
-    def verdict(self, key, reproduced_text, ok: bool, quantity=None) -> bool:
-        """Record a rule-type entry (e.g. "the loss falls") with the script's verdict."""
+    def verdict(self, key, reproduced_text, ok: bool, quantity=None, enforce=True) -> Optional[bool]:
+        """Record a rule-type entry (e.g. "the loss falls") with the script's verdict.
+
+        With ``enforce=False`` the row is shown but only informs (ok = None)."""
         e = self.entry(key)
         if e.rule is None:
             raise ValueError(f"{key}: ledger entry has no 'rule'")
+        ok = bool(ok) if enforce else None
         self.rows.append(Row(quantity or e.quantity, e.published_text or "-",
-                             reproduced_text, e.rule, bool(ok), key))
-        return bool(ok)
+                             reproduced_text, e.rule, ok, key))
+        return ok
 
     def info(self, quantity, reproduced, published="-", note="info"):
         """An information-only row: a reproduced figure with nothing to check."""

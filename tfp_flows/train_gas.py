@@ -91,8 +91,17 @@ def main(argv=None, log=print):
     meta = {"data": str(data), "recipe": args.recipe, "columns_kept": splits.columns_kept,
             "model": flow.config, "n_params": flow.count_params()}
     trainer = Trainer(flow, splits.train, splits.test, config, out, val=splits.val, meta=meta)
-    before = trainer.log_likelihood(splits.test)[0]
-    log(f"before training: flow test log-likelihood {before:.5f}")
+    if not args.resume:
+        from tfp_flows.trainer import evaluate_log_likelihood
+
+        before = {"flow_train": trainer.log_likelihood(splits.train)[0],
+                  "flow_test": trainer.log_likelihood(splits.test)[0],
+                  "base_train": evaluate_log_likelihood(flow.base.log_prob, splits.train)[0],
+                  "base_test": evaluate_log_likelihood(flow.base.log_prob, splits.test)[0]}
+        trainer.meta["before_training"] = before
+        log("before training: base train {base_train:.5f} test {base_test:.5f}; "
+            "flow train {flow_train:.5f} test {flow_test:.5f}".format(**before))
+    trainer.meta["n_rows"] = int(len(values))
     trainer.run(resume=args.resume, log=log)
     return 0
 

@@ -178,6 +178,11 @@ class Trainer:
             if self.manager.latest_checkpoint is None:
                 raise ValueError(f"{self.run_dir}: nothing to resume (no checkpoint)")
             self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+            try:  # facts recorded at the start (e.g. before-training figures) carry over
+                saved = json.loads((self.run_dir / "config.json").read_text())
+                self.meta = {**{k: v for k, v in saved.items() if k != "train"}, **self.meta}
+            except (OSError, ValueError):
+                pass
             self._trim_metrics(int(self.state["step"].numpy()))
             log(f"resumed from {self.manager.latest_checkpoint} at step {int(self.state['step'].numpy())}")
         else:
