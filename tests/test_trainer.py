@@ -135,3 +135,27 @@ def test_cli_trains_and_writes_results(tmp_path):
     assert REQUIRED <= set(res) and res["steps"] == 20 and res["model"]["hidden_units"] == [16, 16]
     again = _cli("--data", str(data), "--out", str(tmp_path / "run"), cwd=tmp_path)
     assert again.returncode == 2 and "--resume" in again.stderr
+
+
+def test_early_stopping_on_validation_restores_the_best_weights(splits, tmp_path, monkeypatch):
+    seed_everything(0)
+    flow = MAFFlow(splits.dims, layers=1, hidden_units=(4,), seed=0)
+    cfg = TrainConfig(batch_size=1000, epochs=10, patience=2, eval_every=1000, progress=False)
+    trainer = Trainer(flow, splits.train[:2000], splits.test, cfg, tmp_path / "run", val=splits.test[:500])
+    scripted = iter([1.0, 2.0, 1.5, 1.9])  # epoch 2 is best; 3 and 4 do not improve
+    snapshots = {}
+    real = trainer.log_likelihood
+
+    def fake(data):
+        if data is trainer.val:
+            epoch = int(trainer.state["epoch"].numpy())
+            snapshots[epoch] = [v.numpy().copy() for v in flow.trainable_variables]
+            return next(scripted), 0.0
+        return real(data)
+
+    monkeypatch.setattr(trainer, "log_likelihood", fake)
+    res = trainer.run(log=lambda *_: None)
+    assert res["stopped_early"] is True and res["epochs"] == 4
+    assert res["best_val_log_likelihood"] == 2.0
+    for v, best in zip(flow.trainable_variables, snapshots[2]):
+        np.testing.assert_array_equal(v.numpy(), best)
