@@ -1,6 +1,6 @@
 """Run every reproduction script of a part and end with one summary line per section.
 
-Usage: python reproductions/run_part.py part1|part2 [--seed N]
+Usage: python reproductions/run_part.py part1|part2|vi [--seed N]
 
 Exit status: 0 when every section passes (or is skipped for want of data), 1 when any
 section fails, 2 on bad usage.
@@ -24,6 +24,10 @@ PARTS = {
     "part2": [
         "p2_masking.py",
         "p2_gas.py",
+    ],
+    "vi": [
+        "vi_kl.py",
+        "vi_affine_chain.py",
     ],
 }
 

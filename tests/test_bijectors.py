@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfp_flows.nf_bijectors import Planar, Radial
 from tfp_flows import (
     AffineLeakyReLUFlow,
     affine_scalar,
@@ -69,7 +70,30 @@ def _case_p1_flow(rng):
     return flow.distribution.bijector, 1, rng.normal(size=(6, 2))
 
 
-CASES = [_case_normal_cdf, _case_shift, _case_scale, _case_affine_scalar, _case_leaky_relu,
+def _planar(d):
+    def case(rng):
+        w = rng.normal(size=d)
+        # A raw u with w . u < -1 would make the map non-invertible without u_hat.
+        u = -3.0 * w / (w @ w) + rng.normal(size=d) * 0.1
+        assert w @ u < -1
+        b = Planar(tf.Variable(u), tf.Variable(w), tf.Variable(rng.normal(), dtype=F64))
+        return b, 1, rng.normal(size=(6, d)) * 2
+    case.__name__ = f"_case_planar_{d}d"
+    return case
+
+
+def _radial(d):
+    def case(rng):
+        # Raw values giving beta close to -alpha: the edge of invertibility.
+        b = Radial(tf.Variable(rng.normal(size=d)), tf.Variable(rng.normal(), dtype=F64),
+                   tf.Variable(-4.0 + rng.normal(), dtype=F64))
+        return b, 1, rng.normal(size=(6, d)) * 2
+    case.__name__ = f"_case_radial_{d}d"
+    return case
+
+
+CASES = [_planar(1), _planar(2), _planar(5), _radial(1), _radial(2), _radial(5),
+         _case_normal_cdf, _case_shift, _case_scale, _case_affine_scalar, _case_leaky_relu,
          _case_low_rank_2_2, _case_low_rank_4_1, _case_p1_flow]
 
 

@@ -8,7 +8,7 @@ import numpy as np  # noqa: E402
 
 from tfp_flows.files import atomic_path  # noqa: E402
 
-__all__ = ["samples_over_density", "save_figure"]
+__all__ = ["samples_over_density", "save_figure", "vi_density_grid"]
 
 
 def save_figure(fig, path):
@@ -40,4 +40,36 @@ def samples_over_density(samples, log_density, path, title, limits=(-6.0, 8.0), 
     ax.set_aspect("equal")
     ax.set_title(title)
     ax.legend(loc="upper left")
+    return save_figure(fig, path)
+
+
+def vi_density_grid(targets, ks, flows, path, kind, limit=4.0, grid=150):
+    """The paper's Figure 3 layout: a row per target, the true density exp(-U) and then
+    the flow's density for each K. `flows` maps (target, K) to a `VIFlow`."""
+    import tensorflow as tf
+
+    from tfp_flows.vi import energy
+
+    axis = np.linspace(-limit, limit, grid)
+    xx, yy = np.meshgrid(axis, axis)
+    pts = np.stack([xx.ravel(), yy.ravel()], 1)
+    fig, axes = plt.subplots(len(targets), 1 + len(ks), figsize=(2.2 * (1 + len(ks)), 2.2 * len(targets)),
+                             squeeze=False)
+    for i, t in enumerate(targets):
+        panels = [("exp(-U)", np.exp(-energy(t, tf.constant(pts, tf.float64)).numpy()))]
+        for k in ks:
+            flow = flows[(t, k)]
+            lp = flow.distribution.log_prob(tf.constant(pts, tf.float32)).numpy()
+            panels.append((f"K = {k}", np.exp(lp)))
+        for j, (title, dens) in enumerate(panels):
+            ax = axes[i, j]
+            ax.imshow(dens.reshape(grid, grid), origin="lower", extent=(-limit, limit, -limit, limit),
+                      cmap="viridis")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(title if j == 0 else f"{kind}, {title}", fontsize=9)
+            if j == 0:
+                ax.set_ylabel(t)
+    fig.tight_layout()
     return save_figure(fig, path)

@@ -248,6 +248,8 @@ class Trainer:
         test_ll, _ = self.log_likelihood(self.test)
         record = {"step": step, "epoch": epoch + 1, "batch": int(self.state["batch_in_epoch"].numpy()),
                   "train_ll_running_mean": float(np.mean(running)), "test_ll": test_ll}
+        if self.val is not None:
+            record["val_ll"] = self.log_likelihood(self.val)[0]
         for name, data in self.eval_sets.items():
             record[f"{name}_ll"] = self.log_likelihood(data)[0]
         self._log(record, writer)
