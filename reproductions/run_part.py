@@ -28,6 +28,7 @@ PARTS = {
     "vi": [
         "vi_kl.py",
         "vi_affine_chain.py",
+        "nf_spline_coupling.py",
     ],
 }
 

@@ -92,7 +92,17 @@ def _radial(d):
     return case
 
 
-CASES = [_planar(1), _planar(2), _planar(5), _radial(1), _radial(2), _radial(5),
+def _case_spline_coupling(rng):
+    from tfp_flows.coupling import SplineCouplingFlow
+
+    flow = SplineCouplingFlow(dims=3, layers=3, bins=5, hidden=(8,), bound=3.0,
+                              seed=int(rng.integers(1 << 30)), dtype=F64)
+    for v in flow.trainable_variables:  # away from the identity it starts as
+        v.assign(rng.normal(size=v.shape) * 0.2)
+    return flow.distribution.bijector, 1, rng.normal(size=(6, 3))
+
+
+CASES = [_case_spline_coupling, _planar(1), _planar(2), _planar(5), _radial(1), _radial(2), _radial(5),
          _case_normal_cdf, _case_shift, _case_scale, _case_affine_scalar, _case_leaky_relu,
          _case_low_rank_2_2, _case_low_rank_4_1, _case_p1_flow]
 

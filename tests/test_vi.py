@@ -134,3 +134,21 @@ def test_vi_kl_check_passes_and_fails_on_constructed_runs(script, tmp_path):
 
 def test_affine_chain_collapses_to_one_gaussian(script, tmp_path):
     assert script("vi_affine_chain").main(["--out", str(tmp_path), "--no-progress", "--epochs", "80"]) == 0
+
+
+def test_spline_coupling_beats_a_gaussian_on_two_moons(script, tmp_path):
+    code = script("nf_spline_coupling").main(["--out", str(tmp_path), "--no-progress", "--epochs", "20",
+                                              "--n-train", "2000"])
+    assert code == 0
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["scores"]["spline coupling"][0] > res["gaussian_test_ll"] + 0.5
+    assert (tmp_path / "two_moons.png").exists()
+
+
+def test_two_moons_are_standardised():
+    from tfp_flows.coupling import two_moons
+
+    pts = two_moons(20_000, seed=0)
+    assert pts.shape == (20_000, 2) and pts.dtype == np.float32
+    np.testing.assert_allclose(pts.mean(0), 0, atol=0.05)
+    np.testing.assert_allclose(pts.std(0), 1, atol=0.05)
