@@ -5,6 +5,7 @@
 #   make reproduce-part2   P2: masking, and MAF on GAS (skipped without the GAS file)
 #   make train-gas         train P2's MAF on data/gas/ethylene_CO.txt (ARGS="..." for options)
 #   make vi                planar flows on U1..U4 for K = 2, 8, 32, then their KL check
+#   make train-speech      train P2's MAF on Speech Commands "zero" (ARGS="..." for options)
 #
 # The virtual environment is rebuilt only when requirements.txt or pyproject.toml
 # change. Pass PYTHON=/path/to/python3.X to choose the interpreter; TensorFlow 2.16
@@ -27,10 +28,10 @@ PYTHON := $(shell for c in $(PY_CANDIDATES); do \
 	if $$c -c '$(PY_OK)' >/dev/null 2>&1; then command -v $$c; break; fi; done)
 endif
 
-.PHONY: venv test reproduce-part1 reproduce-part2 train-gas vi clean-venv help
+.PHONY: venv test reproduce-part1 reproduce-part2 train-gas train-speech vi clean-venv help
 
 help:
-	@sed -n '2,12p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
 
 venv: $(STAMP)
 
@@ -57,6 +58,9 @@ reproduce-part2: $(STAMP)
 
 train-gas: $(STAMP)
 	$(PY) -m tfp_flows.train_gas $(ARGS)
+
+train-speech: $(STAMP)
+	$(PY) -m tfp_flows.train_speech $(ARGS)
 
 vi: $(STAMP)
 	$(PY) -m tfp_flows.train_vi $(ARGS)

@@ -24,6 +24,7 @@ PARTS = {
     "part2": [
         "p2_masking.py",
         "p2_gas.py",
+        "p2_audio.py",
     ],
     "vi": [
         "vi_kl.py",

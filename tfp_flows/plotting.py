@@ -8,7 +8,7 @@ import numpy as np  # noqa: E402
 
 from tfp_flows.files import atomic_path  # noqa: E402
 
-__all__ = ["samples_over_density", "save_figure", "vi_density_grid"]
+__all__ = ["samples_over_density", "save_figure", "score_distributions", "vi_density_grid"]
 
 
 def save_figure(fig, path):
@@ -71,5 +71,26 @@ def vi_density_grid(targets, ks, flows, path, kind, limit=4.0, grid=150):
                 ax.set_title(title if j == 0 else f"{kind}, {title}", fontsize=9)
             if j == 0:
                 ax.set_ylabel(t)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def score_distributions(target, others, word, path):
+    """Histograms of log-likelihood: held-out target clips against all other words' clips,
+    and a strip of each other word's mean."""
+    everything = np.concatenate(list(others.values()))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
+    lo, hi = np.percentile(np.concatenate([target, everything]), [1, 99])
+    bins = np.linspace(lo, hi, 50)
+    a.hist(everything, bins=bins, density=True, alpha=0.5, label="other words")
+    a.hist(target, bins=bins, density=True, alpha=0.6, label=f"held-out {word!r}")
+    a.set_xlabel("log-likelihood")
+    a.legend()
+    means = sorted((float(np.mean(v)), w) for w, v in others.items())
+    b.barh([w for _, w in means], [m for m, _ in means], color="tab:blue")
+    b.axvline(float(np.mean(target)), color="tab:orange", label=f"held-out {word!r}")
+    b.tick_params(axis="y", labelsize=6)
+    b.set_xlabel("mean log-likelihood")
+    b.legend(fontsize=7)
     fig.tight_layout()
     return save_figure(fig, path)

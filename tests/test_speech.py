@@ -1,0 +1,189 @@
+"""Speech Commands: reader, splits, decoding, features, anomaly metrics, scoring (issue in progress)."""
+
+import json
+import os
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import REPRODUCTIONS, ROOT
+from tfp_flows import speech
+from tfp_flows.anomaly import anomaly_report, roc_auc, threshold_from
+
+SAMPLE = ROOT.parent / "shared" / "data" / "speech_commands_v0.01_sample"
+needs_sample = pytest.mark.skipif(not SAMPLE.is_dir(), reason="shared Speech Commands sample absent")
+
+
+def _write_wav(path, samples, rate=16_000, width=2, channels=1):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    x = np.asarray(samples, np.float64).reshape(-1, channels)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(width)
+        w.setframerate(rate)
+        if width == 2:
+            w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
+        else:
+            w.writeframes((np.clip(x, -1, 1) * 127 + 128).astype(np.uint8).tobytes())
+    return path
+
+
+@pytest.fixture
+def fake_root(tmp_path):
+    """A small Speech-Commands-shaped folder of synthesised tones."""
+    rng = np.random.default_rng(0)
+    t = np.arange(16_000) / 16_000
+    for w, f in (("zero", 300), ("one", 500), ("two", 900)):
+        for k in range(6):
+            _write_wav(tmp_path / w / f"{k:08x}_nohash_0.wav",
+                       0.3 * np.sin(2 * np.pi * (f + 10 * k) * t) + 0.01 * rng.normal(size=t.size))
+    (tmp_path / "_background_noise_").mkdir()
+    _write_wav(tmp_path / "_background_noise_" / "noise.wav", rng.normal(size=16_000) * 0.1)
+    (tmp_path / "validation_list.txt").write_text("zero/00000000_nohash_0.wav\none/00000000_nohash_0.wav\n")
+    (tmp_path / "testing_list.txt").write_text("zero/00000001_nohash_0.wav\nzero/00000002_nohash_0.wav\n")
+    return tmp_path
+
+
+def test_reader_and_official_split_on_synthesised_wavs(fake_root):
+    clips = speech.list_clips(fake_root)
+    assert sorted(clips) == ["one", "two", "zero"] and len(clips["zero"]) == 6
+    train, val, test = speech.split_clips(fake_root, clips, "zero", "official")
+    assert (len(train), len(val), len(test)) == (3, 1, 2)
+    assert not set(train) & set(test)
+    train, val, test = speech.split_clips(fake_root, clips, "zero", "p2", seed=1)
+    assert (len(train), len(val), len(test)) == (3, 0, 3)
+    assert speech.split_clips(fake_root, clips, "zero", "p2", seed=1)[0] == train
+
+
+@needs_sample
+def test_reader_and_split_lists_on_the_shared_sample():
+    clips = speech.list_clips(SAMPLE)
+    assert len(clips) == 30 and all(len(v) == 10 for v in clips.values())
+    train, val, test = speech.split_clips(SAMPLE, clips, "zero", "official")
+    listed_test = set((SAMPLE / "testing_list.txt").read_text().split())
+    assert set(test) <= listed_test and not set(train) & listed_test
+    audio = speech.load_clips(SAMPLE, clips["zero"][:3])
+    assert audio.shape == (3, 16_000) and audio.dtype == np.float32 and np.abs(audio).max() <= 1
+
+
+@pytest.mark.parametrize("problem, fragment", [
+    ("missing", "no such folder"), ("empty", "no word folders"), ("noword", "no clips"),
+    ("nolist", "validation_list.txt: missing")])
+def test_reader_errors(tmp_path, fake_root, problem, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        if problem == "missing":
+            speech.list_clips(tmp_path / "nope")
+        elif problem == "empty":
+            (tmp_path / "empty").mkdir()
+            speech.list_clips(tmp_path / "empty")
+        elif problem == "noword":
+            speech.split_clips(fake_root, speech.list_clips(fake_root), "seven", "p2")
+        else:
+            (fake_root / "validation_list.txt").unlink()
+            speech.split_clips(fake_root, speech.list_clips(fake_root), "zero", "official")
+
+
+def test_wav_decoding_handles_and_refuses(tmp_path):
+    t = np.arange(8000) / 8000
+    notes = []
+    short = speech.load_wav(_write_wav(tmp_path / "a.wav", 0.5 * np.ones(4000)), notes)
+    assert short.shape == (16_000,) and np.all(short[4000:] == 0) and notes == []
+    stereo = speech.load_wav(_write_wav(tmp_path / "s.wav", np.tile([[0.5, -0.5]], (16_000, 1)), channels=2), notes)
+    assert np.allclose(stereo, 0, atol=1e-4) and "averaged to mono" in notes[-1]
+    eight = speech.load_wav(_write_wav(tmp_path / "e.wav", 0.5 * np.ones(16_000), width=1), notes)
+    assert abs(eight.mean() - 0.5) < 0.01 and "8-bit" in notes[-1]
+    slow = speech.load_wav(_write_wav(tmp_path / "r.wav", np.sin(2 * np.pi * 100 * t), rate=8000), notes)
+    assert "resampled from 8000 Hz" in notes[-1] and slow.shape == (16_000,)
+    (tmp_path / "x.wav").write_text("not audio")
+    with pytest.raises(ValueError, match="not a readable PCM WAV"):
+        speech.load_wav(tmp_path / "x.wav")
+    good = (tmp_path / "a.wav").read_bytes()
+    (tmp_path / "t.wav").write_bytes(good[: len(good) // 2])
+    with pytest.raises(ValueError, match="truncated"):
+        speech.load_wav(tmp_path / "t.wav")
+
+
+def test_p2_features_see_only_the_first_512_samples(rng):
+    audio = rng.normal(size=(3, 16_000)).astype(np.float32) * 0.1
+    changed = audio.copy()
+    changed[:, 512:] = rng.normal(size=(3, 16_000 - 512))
+    a, b = speech.p2_features(audio), speech.p2_features(changed)
+    assert a.shape == (3, 257)
+    np.testing.assert_array_equal(a, b)  # identical: the rest of the clip never reaches the FFT
+    early = audio.copy()
+    early[:, 300:512] += 0.5
+    assert not np.allclose(speech.p2_features(early), a)
+
+
+def test_logmel_features_see_the_whole_clip(rng):
+    audio = rng.normal(size=(2, 16_000)).astype(np.float32) * 0.1
+    late = audio.copy()
+    late[:, 12_000:] += np.sin(np.arange(4000) / 3.0).astype(np.float32)
+    f = speech.logmel_features(audio)
+    assert f.shape == (2, 80) and np.all(np.isfinite(f))
+    assert not np.allclose(speech.logmel_features(late), f)
+
+
+def test_auc_on_constructed_scores():
+    assert roc_auc([3, 4, 5], [1, 2]) == 1.0
+    assert roc_auc([1, 2], [3, 4]) == 0.0
+    assert roc_auc([1, 1], [1, 1]) == 0.5
+    assert roc_auc([1, 3], [2, 4]) == 0.25  # pairs won: (3 > 2) only, of 4
+    rng = np.random.default_rng(0)
+    pos, neg = rng.normal(1, 1, 4000), rng.normal(0, 1, 4000)
+    # Two unit normals one sd apart: AUC = Phi(1 / sqrt(2)) = 0.7602.
+    assert abs(roc_auc(pos, neg) - 0.7602) < 0.015
+
+
+def test_anomaly_report_counts_and_threshold():
+    report = anomaly_report([0.0, 1.0, 2.0], {"a": [5.0, 6.0], "b": [-3.0, -2.0], "c": [0.5, 1.5]})
+    assert report["n_above"] == 1 and report["n_below"] == 2
+    assert report["words"]["a"]["above_target"] and report["words"]["b"]["auc"] == 1.0
+    assert report["overall_auc"] == pytest.approx((0 + 6 + 3) / 18)
+    assert threshold_from([1, 2, 3, 4, 5], 0.25) == 2.0
+    with pytest.raises(ValueError, match="quantile"):
+        threshold_from([1, 2], 1.5)
+
+
+def _run(*args):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, cwd=ROOT, env=env)
+
+
+def test_train_then_score_a_wav(fake_root, tmp_path):
+    run = tmp_path / "run"
+    proc = _run("-m", "tfp_flows.train_speech", "--data", fake_root, "--features", "logmel", "--split",
+                "official", "--epochs", "2", "--layers", "2", "--hidden", "16", "--out", run, "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads((run / "results.json").read_text())
+    assert res["features"] == "logmel" and set(res["anomaly"]["words"]) == {"one", "two"}
+    assert res["threshold"]["reference"] == "validation clips" and (run / "scores.png").exists()
+    bad = tmp_path / "bad.wav"
+    bad.write_text("nope")
+    proc = _run("-m", "tfp_flows.score_audio", "--run", run, fake_root / "zero" / "00000003_nohash_0.wav", bad)
+    assert proc.returncode == 1
+    line = [ln for ln in proc.stdout.splitlines() if "00000003" in ln][0]
+    assert line.split("\t")[2] in ("ok", "FLAGGED (unlike the target word)")
+    assert "bad.wav: not a readable PCM WAV" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_train_speech_refuses_a_word_with_no_clips(fake_root, tmp_path):
+    proc = _run("-m", "tfp_flows.train_speech", "--data", fake_root, "--word", "seven", "--out", tmp_path / "r")
+    assert proc.returncode == 1 and "no clips" in proc.stderr and not (tmp_path / "r").exists()
+
+
+def test_audio_reproduction_without_data_skips(tmp_path):
+    proc = _run(REPRODUCTIONS / "p2_audio.py", "--data", tmp_path / "none", "--out", tmp_path / "o")
+    assert proc.returncode == 3 and proc.stdout.startswith("SKIP")
+
+
+@needs_sample
+def test_audio_reproduction_runs_end_to_end_on_the_sample(script, tmp_path, capsys):
+    code = script("p2_audio").main(["--data", str(SAMPLE), "--layers", "2", "--hidden", "16", "16",
+                                    "--epochs", "2", "--out", str(tmp_path), "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0 and "too small to compare" in out and "P2 | ours" in out
