@@ -4,7 +4,7 @@
 #   make test              create .venv (first time), install, run pytest
 #   make reproduce-part2   P2: masking, and MAF on GAS (skipped without the GAS file)
 #   make train-gas         train P2's MAF on data/gas/ethylene_CO.txt (ARGS="..." for options)
-#   make vi                planar flows on U1..U4 for K = 2, 8, 32, then their KL check
+#   make vi                planar (K = 2, 8, 32), radial and IAF flows on U1..U4, then the checks
 #   make train-speech      train P2's MAF on Speech Commands "zero" (ARGS="..." for options)
 #
 # The virtual environment is rebuilt only when requirements.txt or pyproject.toml
@@ -64,6 +64,8 @@ train-speech: $(STAMP)
 
 vi: $(STAMP)
 	$(PY) -m tfp_flows.train_vi $(ARGS)
+	$(PY) -m tfp_flows.train_vi --flows radial --K 32 $(ARGS)
+	$(PY) -m tfp_flows.train_vi --flows iaf --K 2 $(ARGS)
 	$(PY) reproductions/run_part.py vi
 
 clean-venv:

@@ -187,3 +187,46 @@ def test_audio_reproduction_runs_end_to_end_on_the_sample(script, tmp_path, caps
                                     "--epochs", "2", "--out", str(tmp_path), "--no-progress"])
     out = capsys.readouterr().out
     assert code == 0 and "too small to compare" in out and "P2 | ours" in out
+
+
+def test_download_speech_unpacks_a_served_tarball(fake_root, tmp_path):
+    """The real download path, against a local HTTP server on 127.0.0.1 serving a fixture tarball."""
+    import http.server
+    import tarfile
+    import threading
+
+    archive = tmp_path / "served" / "speech_commands_v0.01.tar.gz"
+    archive.parent.mkdir()
+    with tarfile.open(archive, "w:gz") as tar:
+        for p in sorted(fake_root.rglob("*")):
+            tar.add(p, arcname=str(p.relative_to(fake_root)), recursive=False)
+    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(archive.parent), **k)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/{archive.name}"
+        root = speech.download_speech(tmp_path / "data" / "speech_commands_v0.01", progress=False, url=url)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert sorted(speech.list_clips(root)) == ["one", "two", "zero"]
+    assert (root / "testing_list.txt").exists()
+    assert (tmp_path / "data" / "speech_commands_v0.01.tar.gz.sha256").exists()
+
+
+@pytest.mark.skipif(not __import__("shutil").which("espeak-ng"), reason="espeak-ng not installed")
+def test_espeak_generator_writes_the_speech_commands_layout(tmp_path):
+    from tfp_flows.synth_speech import synthesise_speech_commands
+
+    root = synthesise_speech_commands(tmp_path / "synth", 6, seed=3, words=["zero", "cat"], progress=False)
+    clips = speech.list_clips(root)
+    assert sorted(clips) == ["cat", "zero"] and all(len(v) == 6 for v in clips.values())
+    with wave.open(str(root / clips["zero"][0])) as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()) == (1, 2, 16_000, 16_000)
+    listed = set((root / "validation_list.txt").read_text().split()) | set((root / "testing_list.txt").read_text().split())
+    everything = {c for v in clips.values() for c in v}
+    assert listed <= everything
+    audio = speech.load_clips(root, clips["zero"])
+    assert np.all(np.abs(audio).max(axis=1) > 0.1)  # speech, not silence
+    with pytest.raises(ValueError, match="already exists"):
+        synthesise_speech_commands(root, 1)

@@ -152,3 +152,11 @@ def test_two_moons_are_standardised():
     assert pts.shape == (20_000, 2) and pts.dtype == np.float32
     np.testing.assert_allclose(pts.mean(0), 0, atol=0.05)
     np.testing.assert_allclose(pts.std(0), 1, atol=0.05)
+
+
+def test_non_finite_steps_are_skipped_then_stop_the_run(tmp_path):
+    flow = VIFlow("radial", 2, seed=0)
+    for v in flow.trainable_variables:
+        v.assign(tf.fill(v.shape, np.nan))
+    with pytest.raises(ValueError, match="50 non-finite steps in a row"):
+        fit_reverse_kl(flow, "U1", 200, seed=0, run_dir=tmp_path, progress=False)

@@ -29,7 +29,7 @@ SAMPLE_RATE = 16_000
 SPEECH_URL = "http://download.tensorflow.org/data/speech_commands_v0.01.tar.gz"
 
 
-def download_speech(data_dir="data/speech_commands_v0.01", progress=True):
+def download_speech(data_dir="data/speech_commands_v0.01", progress=True, url=SPEECH_URL):
     """Download (if needed) and unpack the v0.01 tarball into `data_dir`; returns it.
 
     The tarball's published sha256 is not known to this project: the first download
@@ -41,7 +41,7 @@ def download_speech(data_dir="data/speech_commands_v0.01", progress=True):
     data_dir = Path(data_dir)
     if (data_dir / "testing_list.txt").exists():
         return data_dir
-    archive = download(SPEECH_URL, data_dir.parent / "speech_commands_v0.01.tar.gz",
+    archive = download(url, data_dir.parent / "speech_commands_v0.01.tar.gz",
                        checksum_file=data_dir.parent / "speech_commands_v0.01.tar.gz.sha256",
                        progress=progress)
     tmp = data_dir.with_name(data_dir.name + ".part")
