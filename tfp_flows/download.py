@@ -100,7 +100,7 @@ def download(url, dest, sha256=None, checksum_file=None, progress=True, timeout=
             length = response.headers.get("Content-Length")
             total = have + int(length) if length is not None else None
             bar = tqdm(total=total, initial=have, unit="B", unit_scale=True,
-                       desc=dest.name, disable=not progress, file=sys.stderr)
+                       desc=dest.name, disable=None if progress else True, file=sys.stderr)
             try:
                 with open(part, "ab" if have else "wb") as out:
                     while True:

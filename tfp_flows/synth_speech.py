@@ -96,7 +96,7 @@ def synthesise_speech_commands(root, clips_per_word=60, seed=0, noise=0.003, wor
     from tqdm.auto import tqdm
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        made = list(tqdm(pool.map(make, jobs), total=len(jobs), disable=not progress, file=sys.stderr,
+        made = list(tqdm(pool.map(make, jobs), total=len(jobs), disable=None if progress else True, file=sys.stderr,
                          desc="espeak-ng", unit="clip"))
     lists = {"validation_list.txt": [], "testing_list.txt": []}
     for name, speaker in made:

@@ -194,7 +194,7 @@ class Trainer:
         total = cfg.epochs * per_epoch if cfg.max_steps is None else min(cfg.max_steps, cfg.epochs * per_epoch)
         start_wall = time.time() - float(self.state["wall"].numpy())
         st = self.state
-        bar = tqdm(total=total, initial=int(st["step"].numpy()), unit="step", disable=not cfg.progress,
+        bar = tqdm(total=total, initial=int(st["step"].numpy()), unit="step", disable=None if cfg.progress else True,
                    file=sys.stderr, dynamic_ncols=True)
         stopped_early = False
         running = []

@@ -88,7 +88,7 @@ def fit_maximum_likelihood(
     # epoch into one tf.function, an in-graph loop over the tf.data iterator, made a
     # step about 20x slower on CPU with TF 2.16, so it is not done.)
     history = []
-    bar = tqdm(range(1, epochs + 1), desc="epochs", unit="epoch", disable=not progress,
+    bar = tqdm(range(1, epochs + 1), desc="epochs", unit="epoch", disable=None if progress else True,
                file=sys.stderr, dynamic_ncols=True)
     for epoch in bar:
         total, count = 0.0, 0

@@ -199,7 +199,7 @@ def fit_reverse_kl(flow, name, steps, batch_size=256, learning_rate=1e-3, anneal
 
     step = make_train_step(loss_fn, flow.trainable_variables, optimizer)
     history, skipped, bad_run = [], 0, 0
-    bar = tqdm(total=steps, initial=int(done.numpy()), disable=not progress, file=sys.stderr,
+    bar = tqdm(total=steps, initial=int(done.numpy()), disable=None if progress else True, file=sys.stderr,
                desc=f"{name} {flow.kind} K={flow.layers_count}", unit="step", dynamic_ncols=True)
     while int(done.numpy()) < steps:
         t = int(done.numpy())
