@@ -2,10 +2,11 @@
 #
 #   make reproduce-part1   create .venv (first time), install, run the four P1 sections
 #   make test              create .venv (first time), install, run pytest
-#   make reproduce-part2   P2: masking, and MAF on GAS (skipped without the GAS file)
+#   make reproduce-part2   P2: masking, MAF on GAS, audio (each skipped without its data)
 #   make train-gas         train P2's MAF on data/gas/ethylene_CO.txt (ARGS="..." for options)
 #   make vi                planar (K = 2, 8, 32), radial and IAF flows on U1..U4, then the checks
 #   make train-speech      train P2's MAF on Speech Commands "zero" (ARGS="..." for options)
+#   make bench             install the PyTorch comparison libraries, run the benchmarks
 #
 # The virtual environment is rebuilt only when requirements.txt or pyproject.toml
 # change. Pass PYTHON=/path/to/python3.X to choose the interpreter; TensorFlow 2.16
@@ -28,10 +29,10 @@ PYTHON := $(shell for c in $(PY_CANDIDATES); do \
 	if $$c -c '$(PY_OK)' >/dev/null 2>&1; then command -v $$c; break; fi; done)
 endif
 
-.PHONY: venv test reproduce-part1 reproduce-part2 train-gas train-speech vi clean-venv help
+.PHONY: venv test reproduce-part1 reproduce-part2 train-gas train-speech vi bench clean-venv help
 
 help:
-	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
 
 venv: $(STAMP)
 
@@ -67,6 +68,11 @@ vi: $(STAMP)
 	$(PY) -m tfp_flows.train_vi --flows radial --K 32 $(ARGS)
 	$(PY) -m tfp_flows.train_vi --flows iaf --K 2 $(ARGS)
 	$(PY) reproductions/run_part.py vi
+
+bench: $(STAMP)
+	$(PY) -m pip install --quiet -r requirements-bench.txt
+	$(PY) benchmarks/bench_train.py --quality $(ARGS)
+	$(PY) benchmarks/bench_gas_load.py
 
 clean-venv:
 	rm -rf $(VENV)
