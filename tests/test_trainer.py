@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import ROOT
 from tfp_flows.gas import prepare_gas, read_gas, write_synthetic_gas
 from tfp_flows.maf import MAFFlow
 from tfp_flows.seeding import seed_everything

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import REPRODUCTIONS, ROOT
+from conftest import ROOT
 from tfp_flows.seeding import seed_everything
 from tfp_flows.vi import VIFlow, annealing, energy, fit_reverse_kl, kl_divergence, log_normaliser
 

@@ -15,7 +15,6 @@ R's `read_table` named them in P2.
 """
 
 import json
-import os
 import re
 import warnings
 from dataclasses import dataclass, field

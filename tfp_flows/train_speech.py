@@ -12,7 +12,6 @@ validation set). Features are z-scored with the training clips' statistics.
 """
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
