@@ -159,3 +159,21 @@ def test_early_stopping_on_validation_restores_the_best_weights(splits, tmp_path
     assert res["best_val_log_likelihood"] == 2.0
     for v, best in zip(flow.trainable_variables, snapshots[2]):
         np.testing.assert_array_equal(v.numpy(), best)
+
+
+def test_xla_step_gives_the_same_loss_curve(splits):
+    """The trainer's XLA default at small batches must not change results."""
+    import tf_keras
+
+    from tfp_flows.training import make_train_step
+
+    curves = []
+    for jit in (False, True):
+        seed_everything(0)
+        flow = MAFFlow(splits.dims, layers=3, hidden_units=(32, 32), seed=0)
+        step = make_train_step(lambda b: -tf.reduce_mean(flow.log_prob(b, training=True)),
+                               flow.trainable_variables, tf_keras.optimizers.Adam(1e-3), jit_compile=jit)
+        curves.append([float(step(tf.constant(splits.train[i * 100:(i + 1) * 100]))[0]) for i in range(30)])
+    np.testing.assert_allclose(curves[0], curves[1], rtol=1e-5, atol=1e-5)
+    assert TrainConfig(batch_size=100).use_xla() and not TrainConfig(batch_size=1000).use_xla()
+    assert TrainConfig(batch_size=1000, xla="on").use_xla()

@@ -20,14 +20,16 @@ def mean_negative_log_likelihood(distribution, batch):
     return -tf.reduce_mean(fresh_log_prob(distribution, batch))
 
 
-def make_train_step(loss_fn, variables, optimizer):
+def make_train_step(loss_fn, variables, optimizer, jit_compile=False):
     """A compiled step: `step(batch) -> (loss, finite)`.
 
     Computes `loss_fn(batch)` and its gradients, and applies them with `optimizer` only
-    when the loss and every gradient are finite (`finite` says whether it did).
+    when the loss and every gradient are finite (`finite` says whether it did). With
+    ``jit_compile=True`` the step is compiled by XLA (measured on CPU: about 1.7x faster
+    for P2's MAF at batch 100, slower at batch 1000; see benchmarks/).
     """
 
-    @tf.function
+    @tf.function(jit_compile=jit_compile)
     def step(batch):
         with tf.GradientTape() as tape:
             loss = loss_fn(batch)
