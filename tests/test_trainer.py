@@ -162,7 +162,7 @@ def test_early_stopping_on_validation_restores_the_best_weights(splits, tmp_path
 
 
 def test_xla_step_gives_the_same_loss_curve(splits):
-    """The trainer's XLA default at small batches must not change results."""
+    """The trainer's XLA option must not change results."""
     import tf_keras
 
     from tfp_flows.training import make_train_step
@@ -175,5 +175,6 @@ def test_xla_step_gives_the_same_loss_curve(splits):
                                flow.trainable_variables, tf_keras.optimizers.Adam(1e-3), jit_compile=jit)
         curves.append([float(step(tf.constant(splits.train[i * 100:(i + 1) * 100]))[0]) for i in range(30)])
     np.testing.assert_allclose(curves[0], curves[1], rtol=1e-5, atol=1e-5)
-    assert TrainConfig(batch_size=100).use_xla() and not TrainConfig(batch_size=1000).use_xla()
+    assert not TrainConfig(batch_size=100).use_xla()  # off by default
+    assert TrainConfig(batch_size=100, xla="auto").use_xla() and not TrainConfig(batch_size=1000, xla="auto").use_xla()
     assert TrainConfig(batch_size=1000, xla="on").use_xla()

@@ -44,9 +44,9 @@ def build_parser():
     p.add_argument("--bn-eval", choices=("moving", "batch"), default="moving",
                    help="evaluate batch norm with moving statistics (correct) or, as P2 did, "
                         "with the statistics of the evaluated set as one batch (default: %(default)s)")
-    p.add_argument("--xla", choices=("auto", "on", "off"), default="auto",
-                   help="compile the training step with XLA: auto = on for batches up to 256 "
-                        "(measured faster there), off above (default: %(default)s)")
+    p.add_argument("--xla", choices=("auto", "on", "off"), default="off",
+                   help="compile the training step with XLA (auto = on for batches up to 256); "
+                        "see README, Performance (default: %(default)s)")
     p.add_argument("--eval-every", type=cli.positive_int, default=1000,
                    help="evaluate the test set every N batches (default: %(default)s)")
     p.add_argument("--checkpoint-every", type=cli.positive_int, default=1000,
