@@ -21,6 +21,10 @@ __all__ = ["Planar", "Radial"]
 _BISECTION_STEPS = 100
 
 
+def _dtype_of(x):
+    return x.dtype if hasattr(x, "dtype") else tf.convert_to_tensor(x).dtype
+
+
 def _param(x, dtype, name):
     """Keep variables (and DeferredTensors) as they are, so they stay trainable."""
     if isinstance(x, (tf.Variable, tfp.util.DeferredTensor)):
@@ -49,7 +53,7 @@ class Planar(tfb.Bijector):
     def __init__(self, u, w, b, validate_args=False, name="planar"):
         parameters = dict(locals())
         with tf.name_scope(name) as name:
-            dtype = tf.convert_to_tensor(u).dtype if not hasattr(u, "dtype") else u.dtype
+            dtype = _dtype_of(u)
             self._u = _param(u, dtype, "u")
             self._w = _param(w, dtype, "w")
             self._b = _param(b, dtype, "b")
@@ -126,7 +130,7 @@ class Radial(tfb.Bijector):
     def __init__(self, z0, a, b_raw, validate_args=False, name="radial"):
         parameters = dict(locals())
         with tf.name_scope(name) as name:
-            dtype = z0.dtype if hasattr(z0, "dtype") else tf.convert_to_tensor(z0).dtype
+            dtype = _dtype_of(z0)
             self._z0 = _param(z0, dtype, "z0")
             self._a = _param(a, dtype, "a")
             self._b_raw = _param(b_raw, dtype, "b_raw")

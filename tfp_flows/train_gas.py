@@ -64,10 +64,7 @@ def build_parser():
 def main(argv=None, log=print):
     args = build_parser().parse_args(argv)
     out = args.out or Path("runs") / f"gas-{args.recipe}-seed{args.seed}"
-    if out.exists() and not args.resume and any(out.iterdir()):
-        raise cli.UsageError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-    if args.resume and not (out / "checkpoints").exists():
-        raise cli.UsageError(f"{out}: nothing to resume (no checkpoints folder)")
+    cli.check_run_folder(out, args.resume)
 
     from tfp_flows.gas import download_gas, prepare_gas, read_gas
     from tfp_flows.maf import MAFFlow

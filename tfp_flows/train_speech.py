@@ -51,8 +51,7 @@ def main(argv=None, log=print):
     if not 0 < args.threshold_quantile < 1:
         raise cli.UsageError(f"--threshold-quantile must be in (0, 1), got {args.threshold_quantile}")
     out = args.out or Path("runs") / f"speech-{args.word}-{args.features}-seed{args.seed}"
-    if out.exists() and not args.resume and any(out.iterdir()):
-        raise cli.UsageError(f"{out} already holds a run; pass --resume or choose another --out")
+    cli.check_run_folder(out, args.resume)
 
     import numpy as np
 
@@ -107,7 +106,8 @@ def main(argv=None, log=print):
         return flow.log_prob(x, training=False).numpy().astype(np.float64)
 
     target_scores = scores(test)
-    report = anomaly_report(target_scores, {w: scores(x) for w, x in others.items()})
+    other_scores = {w: scores(x) for w, x in others.items()}
+    report = anomaly_report(target_scores, other_scores)
     reference = val if val is not None else train
     threshold = threshold_from(scores(reference), args.threshold_quantile)
     res["anomaly"] = report
@@ -120,7 +120,7 @@ def main(argv=None, log=print):
 
     from tfp_flows.plotting import score_distributions
 
-    score_distributions(target_scores, {w: scores(x) for w, x in others.items()}, args.word,
+    score_distributions(target_scores, other_scores, args.word,
                         out / "scores.png")
     log(f"figure: {out / 'scores.png'}")
     return 0

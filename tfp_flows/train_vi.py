@@ -110,7 +110,7 @@ def main(argv=None, log=print):
         from tfp_flows.plotting import vi_density_grid
 
         for kind in args.flows:
-            path = vi_density_grid(args.targets, args.K, {k[::2]: f for k, f in flows.items() if k[1] == kind},
+            path = vi_density_grid(args.targets, args.K, {(t, k): f for (t, f_kind, k), f in flows.items() if f_kind == kind},
                                    args.out / f"figure_{kind}.png", kind)
             log(f"figure: {path}")
     return 0
