@@ -44,9 +44,12 @@ def build_parser():
     p.add_argument("--bn-eval", choices=("moving", "batch"), default="moving",
                    help="evaluate batch norm with moving statistics (correct) or, as P2 did, "
                         "with the statistics of the evaluated set as one batch (default: %(default)s)")
-    p.add_argument("--xla", choices=("auto", "on", "off"), default="off",
-                   help="compile the training step with XLA (auto = on for batches up to 256); "
-                        "see README, Performance (default: %(default)s)")
+    p.add_argument("--xla", choices=("auto", "on", "off"), default="auto",
+                   help="compile the training loop with XLA; auto = on for runs of 20,000 steps "
+                        "or more at batches up to 1000 (faster on CPU, but the first compilation "
+                        "takes 20-40 s); see README, Performance (default: %(default)s)")
+    p.add_argument("--steps-per-call", type=cli.positive_int, default=20,
+                   help="training steps per compiled call (default: %(default)s)")
     p.add_argument("--eval-every", type=cli.positive_int, default=1000,
                    help="evaluate the test set every N batches (default: %(default)s)")
     p.add_argument("--checkpoint-every", type=cli.positive_int, default=1000,
@@ -88,7 +91,7 @@ def main(argv=None, log=print):
                          epochs=args.epochs, max_steps=args.max_steps, eval_every=args.eval_every,
                          checkpoint_every=args.checkpoint_every, patience=args.patience,
                          bn_eval=args.bn_eval, seed=args.seed, progress=not args.no_progress,
-                         xla=args.xla)
+                         xla=args.xla, steps_per_call=args.steps_per_call)
     meta = {"data": str(data), "recipe": args.recipe, "columns_kept": splits.columns_kept,
             "model": flow.config, "n_params": flow.count_params()}
     trainer = Trainer(flow, splits.train, splits.test, config, out, val=splits.val, meta=meta)

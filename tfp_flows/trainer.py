@@ -13,12 +13,15 @@ Shared by the GAS and the audio experiments. A run folder holds::
 Resuming (`resume=True`) restores the latest checkpoint and continues with the very
 batch that would have come next: epoch e visits the training rows in the order
 ``default_rng([seed, e]).permutation(n)``, so the data order does not depend on how
-often the run was interrupted. Ctrl-C saves a checkpoint before stopping.
+often the run was interrupted. Ctrl-C finishes the steps under way (at most
+`steps_per_call` of them), saves a checkpoint and stops.
 """
 
 import json
 import math
+import signal
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,7 +33,7 @@ import tf_keras
 from tqdm.auto import tqdm
 
 from tfp_flows.files import write_json_atomic
-from tfp_flows.training import make_train_step
+from tfp_flows.training import make_train_loop
 
 __all__ = ["TrainConfig", "Trainer", "evaluate_log_likelihood"]
 
@@ -50,17 +53,31 @@ class TrainConfig:
     bn_eval: str = "moving"
     seed: int = 0
     progress: bool = True
-    xla: str = "off"
+    xla: str = "auto"
+    steps_per_call: int = 20
 
-    def use_xla(self):
-        """XLA for the training step: "on", "off", or "auto" (on for batches up to 256).
-        Off by default: the bare MAF step is about 1.7x faster with XLA at batch 100, but
-        inside the trainer (with its finite-update guard) it measured no faster."""
-        return self.xla == "on" or (self.xla == "auto" and self.batch_size <= 256)
+    # "auto" compiles with XLA for runs of at least this many steps, at batches up to
+    # XLA_AUTO_MAX_BATCH (the range measured): XLA makes a step of P2's MAF about 2.5x
+    # faster at batch 100 and 1.2x at batch 1000 on CPU, but compiling takes 20-40 s,
+    # which a run must earn back (one P2 epoch on GAS is 21,000 steps at batch 100).
+    XLA_AUTO_MIN_STEPS = 20_000
+    XLA_AUTO_MAX_BATCH = 1000
+
+    def planned_steps(self, n_train):
+        """Training steps the run will take at most, for `n_train` training rows."""
+        total = self.epochs * math.ceil(n_train / self.batch_size)
+        return total if self.max_steps is None else min(total, self.max_steps)
+
+    def use_xla(self, n_train):
+        """Whether the training loop is compiled with XLA ("on", "off", or "auto")."""
+        if self.xla != "auto":
+            return self.xla == "on"
+        return (self.batch_size <= self.XLA_AUTO_MAX_BATCH
+                and self.planned_steps(n_train) >= self.XLA_AUTO_MIN_STEPS)
 
     def validate(self):
         for name in ("batch_size", "epochs", "eval_every", "checkpoint_every", "patience",
-                     "eval_batch_size"):
+                     "eval_batch_size", "steps_per_call"):
             v = getattr(self, name)
             if not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
@@ -83,6 +100,29 @@ def evaluate_log_likelihood(log_prob, data, batch_size=20_000):
         values.append(log_prob(chunk).numpy().astype(np.float64))
     ll = np.concatenate(values)
     return float(ll.mean()), float(ll.std(ddof=1) / np.sqrt(len(ll))) if len(ll) > 1 else 0.0
+
+
+class _DeferredInterrupt:
+    """Within the block, Ctrl-C sets `requested`, which the trainer turns into a
+    KeyboardInterrupt at a point where the weights, the position and the log agree; a
+    second Ctrl-C interrupts at once. (Signal handlers can only be set in the main thread; elsewhere
+    Ctrl-C behaves as usual.)"""
+
+    def __enter__(self):
+        self.requested, self._previous = False, None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
 
 
 class Trainer:
@@ -114,22 +154,36 @@ class Trainer:
         self.meta = dict(meta or {})
         self.run_dir = Path(run_dir)
         self.optimizer = tf_keras.optimizers.Adam(config.learning_rate)
+        self.optimizer.build(flow.trainable_variables)  # slots now: one trace of the loop
         self.state = {
             "step": tf.Variable(0, dtype=tf.int64, trainable=False),
             "epoch": tf.Variable(0, dtype=tf.int64, trainable=False),
             "batch_in_epoch": tf.Variable(0, dtype=tf.int64, trainable=False),
             "best_val": tf.Variable(-np.inf, dtype=tf.float64, trainable=False),
             "bad_epochs": tf.Variable(0, dtype=tf.int64, trainable=False),
+            # sum and count of this epoch's training log-likelihoods so far (P2's log line)
+            "running_sum": tf.Variable(0.0, dtype=tf.float64, trainable=False),
+            "running_count": tf.Variable(0, dtype=tf.int64, trainable=False),
             "wall": tf.Variable(0.0, dtype=tf.float64, trainable=False),
         }
         self.checkpoint = tf.train.Checkpoint(flow=flow, optimizer=self.optimizer, **self.state)
         self.manager = tf.train.CheckpointManager(self.checkpoint, self.run_dir / "checkpoints",
                                                   max_to_keep=2, step_counter=self.state["step"])
         self.best = tf.train.Checkpoint(flow=flow)
-        self._train_tensor = tf.constant(self.train)
-        self._step = make_train_step(lambda b: -tf.reduce_mean(flow.log_prob(b, training=True)),
-                                     flow.trainable_variables, self.optimizer,
-                                     jit_compile=config.use_xla())
+        # Several steps per compiled call over the training array held in the graph;
+        # the call itself advances the position counters (see make_train_loop).
+        self.xla = config.use_xla(len(self.train))
+        self._loop = self._make_loop(self.xla)
+        # An epoch's short last batch has its own shape; with XLA it runs uncompiled
+        # rather than costing a second compilation.
+        self._short_loop = self._make_loop(False) if self.xla else self._loop
+        self._order_cache = (None, None)
+
+    def _make_loop(self, jit_compile):
+        return make_train_loop(lambda b: -tf.reduce_mean(self.flow.log_prob(b, training=True)),
+                               self.flow.trainable_variables, self.optimizer, self.train,
+                               counters=(self.state["step"], self.state["batch_in_epoch"]),
+                               jit_compile=jit_compile)
 
     # ------------------------------------------------------------------ evaluation
     def _bn_variables(self):
@@ -149,13 +203,72 @@ class Trainer:
         return float(ll.mean()), float(ll.std(ddof=1) / np.sqrt(len(ll)))
 
     # --------------------------------------------------------------------- running
-    def _epoch_batches(self, epoch, skip):
-        n, bs = len(self.train), self.config.batch_size
-        order = np.random.default_rng([self.config.seed, int(epoch)]).permutation(n)
-        starts = np.arange(0, n, bs)[skip:]
-        ds = tf.data.Dataset.from_tensor_slices(starts).map(
-            lambda s: tf.gather(self._train_tensor, tf.constant(order)[s:s + bs]))
-        return ds.prefetch(tf.data.AUTOTUNE)
+    def _order(self, epoch):
+        """The training rows in epoch `epoch`'s order (int32)."""
+        if self._order_cache[0] != epoch:
+            order = np.random.default_rng([self.config.seed, int(epoch)]).permutation(len(self.train))
+            self._order_cache = (epoch, order.astype(np.int32))
+        return self._order_cache[1]
+
+    def _chunk(self, epoch, in_epoch, step, total, boundaries=True):
+        """(indices [k, batch], n): the next n steps, stopping at the epoch's end, at
+        `total` and (with `boundaries`) at the next evaluation or checkpoint; an epoch's
+        short last batch runs alone."""
+        cfg, bs = self.config, self.config.batch_size
+        k = cfg.steps_per_call
+        n = min(k, total - step, self._steps_per_epoch() - in_epoch)
+        if boundaries:
+            # Evaluations follow batches 1, 1 + eval_every, ... of an epoch.
+            next_eval = 1 if in_epoch == 0 else ((in_epoch - 1) // cfg.eval_every + 1) * cfg.eval_every + 1
+            next_ckpt = (step // cfg.checkpoint_every + 1) * cfg.checkpoint_every
+            n = min(n, next_eval - in_epoch, next_ckpt - step)
+        order = self._order(epoch)
+        rows = order[in_epoch * bs:(in_epoch + n) * bs]
+        if len(rows) < n * bs:  # the epoch's short last batch is in this chunk
+            if n > 1:
+                n -= 1
+                rows = rows[:n * bs]
+            else:
+                return rows[None, :], 1
+        indices = np.zeros((k, bs), np.int32)  # a fixed shape: XLA compiles once
+        indices[:n] = rows.reshape(n, bs)
+        return indices, n
+
+    def _train_chunk(self, epoch, in_epoch, step, total, boundaries=True):
+        """Run the next steps (see `_chunk`) in one compiled call; returns their losses.
+
+        Raises ValueError on a non-finite loss or gradient, after restoring the last
+        good checkpoint (the bad update was not applied, but a training-mode pass may
+        have moved batch-norm statistics)."""
+        indices, n = self._chunk(epoch, in_epoch, step, total, boundaries)
+        loop = self._loop if indices.shape[1] == self.config.batch_size else self._short_loop
+        losses, applied = loop(tf.constant(indices), tf.constant(n, tf.int32))
+        losses, applied = losses.numpy()[:n].astype(np.float64), int(applied.numpy())
+        if applied < n:
+            if self.manager.latest_checkpoint:
+                self.checkpoint.restore(self.manager.latest_checkpoint)
+            raise ValueError(
+                f"non-finite loss or gradient at step {step + applied + 1} "
+                f"(loss {losses[applied]}); stopped, the last good checkpoint is kept in "
+                f"{self.run_dir / 'checkpoints'}")
+        return losses
+
+    def train_steps(self, n):
+        """Advance training by `n` steps exactly as `run` would, but without evaluation,
+        checkpoints, logs or a run folder (for benchmarks and interactive use). Returns
+        the `n` losses (negative mean log-likelihoods of the batches)."""
+        st = self.state
+        step, epoch, in_epoch = (int(st[k].numpy()) for k in ("step", "epoch", "batch_in_epoch"))
+        target, out = step + int(n), []
+        while step < target:
+            if in_epoch >= self._steps_per_epoch():
+                epoch, in_epoch = epoch + 1, 0
+                st["epoch"].assign(epoch)
+                st["batch_in_epoch"].assign(0)
+            losses = self._train_chunk(epoch, in_epoch, step, target, boundaries=False)
+            step, in_epoch = step + len(losses), in_epoch + len(losses)
+            out.append(losses)
+        return np.concatenate(out) if out else np.zeros(0)
 
     def _steps_per_epoch(self):
         return math.ceil(len(self.train) / self.config.batch_size)
@@ -200,75 +313,66 @@ class Trainer:
                 raise ValueError(f"{self.run_dir} already holds a run; use --resume or another --out")
             write_json_atomic(self.run_dir / "config.json", {"train": asdict(cfg), **self.meta})
         writer = tf.summary.create_file_writer(str(self.run_dir / "tensorboard"))
-        per_epoch = self._steps_per_epoch()
-        total = cfg.epochs * per_epoch if cfg.max_steps is None else min(cfg.max_steps, cfg.epochs * per_epoch)
+        per_epoch, total = self._steps_per_epoch(), cfg.planned_steps(len(self.train))
         start_wall = time.time() - float(self.state["wall"].numpy())
         st = self.state
-        # Position kept in Python ints (no eager op per step); copied into the checkpointed
-        # variables whenever something reads or saves them.
         step, epoch, in_epoch = (int(st[k].numpy()) for k in ("step", "epoch", "batch_in_epoch"))
+        run_sum, run_count = float(st["running_sum"].numpy()), int(st["running_count"].numpy())
 
         def sync():
-            st["step"].assign(step)
+            # step and batch_in_epoch are advanced by the compiled loop itself; the rest
+            # is copied in from Python whenever something reads or saves the state.
             st["epoch"].assign(epoch)
             st["batch_in_epoch"].assign(in_epoch)
+            st["running_sum"].assign(run_sum)
+            st["running_count"].assign(run_count)
             st["wall"].assign(time.time() - start_wall)
 
         bar = tqdm(total=total, initial=step, unit="step", disable=None if cfg.progress else True,
                    file=sys.stderr, dynamic_ncols=True)
         stopped_early = False
-        running = []
-        try:
-            while epoch < cfg.epochs and step < total:
-                for batch in self._epoch_batches(epoch, in_epoch):
-                    if step >= total:
+        with _DeferredInterrupt() as interrupt:
+            try:
+                while True:
+                    if in_epoch >= per_epoch:  # an epoch is complete (also after a resume)
+                        epoch, in_epoch, run_sum, run_count = epoch + 1, 0, 0.0, 0
+                        sync()
+                        if self.val is not None and self._end_of_epoch(writer, log):
+                            stopped_early = True
+                            break
+                    if epoch >= cfg.epochs or step >= total:
                         break
-                    loss, finite = self._step(batch)
-                    loss_value, ok = float(loss.numpy()), bool(finite.numpy())
-                    if not ok:
-                        # The update was not applied, but a training-mode pass may have
-                        # moved batch-norm statistics: go back to the last good checkpoint.
-                        if self.manager.latest_checkpoint:
-                            self.checkpoint.restore(self.manager.latest_checkpoint)
-                        raise ValueError(
-                            f"non-finite loss or gradient at step {step + 1} "
-                            f"(loss {loss_value}); stopped, the last good checkpoint is kept in "
-                            f"{self.run_dir / 'checkpoints'}")
-                    step += 1
-                    in_epoch += 1
-                    running.append(-loss_value)
-                    bar.update(1)
+                    losses = self._train_chunk(epoch, in_epoch, step, total)
+                    n = len(losses)
+                    step, in_epoch = step + n, in_epoch + n
+                    run_sum, run_count = run_sum - float(losses.sum()), run_count + n
+                    bar.update(n)
                     # Like P2's log: batches 1, 1 + eval_every, ... of every epoch.
                     if (in_epoch - 1) % cfg.eval_every == 0:
                         sync()
-                        self._evaluate(epoch, step, running, writer, log)
+                        self._evaluate(epoch, step, run_sum / run_count, writer, log)
                     if step % cfg.checkpoint_every == 0:
                         sync()
                         self.manager.save(checkpoint_number=step)
-                if in_epoch >= per_epoch:
-                    epoch += 1
-                    in_epoch = 0
-                    running = []
-                    sync()
-                    if self.val is not None and self._end_of_epoch(writer, log):
-                        stopped_early = True
-                        break
-                else:
-                    break  # max_steps reached inside the epoch
-        except KeyboardInterrupt:
-            bar.close()
-            sync()
-            self.manager.save(checkpoint_number=step)
-            raise
+                    if interrupt.requested:  # Ctrl-C: everything agrees at this point
+                        sync()
+                        raise KeyboardInterrupt
+            except KeyboardInterrupt:
+                # The variables are consistent even when Python's copies are not (a second
+                # Ctrl-C can land anywhere): the loop advances its own counters.
+                bar.close()
+                st["wall"].assign(time.time() - start_wall)
+                self.manager.save(checkpoint_number=int(st["step"].numpy()))
+                raise
         bar.close()
         sync()
         self.manager.save(checkpoint_number=step)
         return self._finish(stopped_early, time.time() - start_wall, log)
 
-    def _evaluate(self, epoch, step, running, writer, log):
+    def _evaluate(self, epoch, step, running_mean, writer, log):
         test_ll, _ = self.log_likelihood(self.test)
         record = {"step": step, "epoch": epoch + 1, "batch": int(self.state["batch_in_epoch"].numpy()),
-                  "train_ll_running_mean": float(np.mean(running)), "test_ll": test_ll}
+                  "train_ll_running_mean": running_mean, "test_ll": test_ll}
         if self.val is not None:
             record["val_ll"] = self.log_likelihood(self.val)[0]
         for name, data in self.eval_sets.items():

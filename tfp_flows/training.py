@@ -9,7 +9,7 @@ from tqdm.auto import tqdm
 
 from tfp_flows.distributions import fresh_log_prob
 
-__all__ = ["fit_maximum_likelihood", "make_train_step", "mean_negative_log_likelihood"]
+__all__ = ["fit_maximum_likelihood", "make_train_loop", "make_train_step", "mean_negative_log_likelihood"]
 
 
 def mean_negative_log_likelihood(distribution, batch):
@@ -42,6 +42,53 @@ def make_train_step(loss_fn, variables, optimizer, jit_compile=False):
         return loss, finite
 
     return step
+
+
+def make_train_loop(loss_fn, variables, optimizer, data, counters=(), jit_compile=False):
+    """Several training steps per compiled call: `run(indices, n) -> (losses, applied)`.
+
+    `data` [rows, ...] is held in the graph; `indices` is an int32 [k, batch] array of
+    row numbers, and the call runs steps 0..n-1 (n <= k) as an in-graph loop, step i
+    training on ``gather(data, indices[i])`` exactly as one `make_train_step` call would.
+    A step whose loss or gradients are not all finite is not applied and ends the loop.
+    `losses` [k] holds the losses of the steps run (zeros after them); `applied` counts
+    the steps applied, and each variable in `counters` (int64 `tf.Variable`s, e.g. a step
+    counter) is increased by it inside the same call, so a counter and the weights it
+    describes are always saved together.
+
+    Why: on CPU a step of P2's MAF costs a few milliseconds, and calling a `tf.function`
+    per step from Python (plus an input pipeline) costs about as much again. Pass
+    `indices` of a fixed shape and vary `n`: with ``jit_compile=True`` XLA compiles once
+    per shape. (An in-graph loop over a `tf.data` iterator was measured 20x slower.)
+    """
+    variables = list(variables)
+    counters = list(counters)
+    data = tf.convert_to_tensor(data)
+
+    @tf.function(jit_compile=jit_compile, input_signature=[
+        tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([], tf.int32)])
+    def run(indices, n):
+        losses = tf.TensorArray(data.dtype, size=tf.shape(indices)[0], element_shape=[])
+        applied = tf.constant(0, tf.int32)
+        for i in tf.range(n):
+            batch = tf.gather(data, indices[i])
+            with tf.GradientTape() as tape:
+                loss = loss_fn(batch)
+            grads = tape.gradient(loss, variables)
+            finite = tf.math.is_finite(loss)
+            for g in grads:
+                finite = tf.logical_and(finite, tf.reduce_all(tf.math.is_finite(g)))
+            losses = losses.write(i, loss)
+            if finite:
+                optimizer.apply_gradients(zip(grads, variables))
+                applied += 1
+            else:
+                break
+        for c in counters:
+            c.assign_add(tf.cast(applied, c.dtype))
+        return losses.stack(), applied
+
+    return run
 
 
 def fit_maximum_likelihood(
