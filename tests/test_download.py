@@ -3,6 +3,7 @@
 import hashlib
 import http.server
 import io
+import stat
 import tarfile
 import threading
 import zipfile
@@ -74,6 +75,11 @@ def test_download_verifies_and_writes_atomically(server, tmp_path):
                     progress=False)
     assert dest.read_bytes() == blob
     assert not (tmp_path / "gas.zip.part").exists()
+    # Extracted (atomically written) files get the permissions a plain open() gives,
+    # not the private 0600 of the temporary file they are written to.
+    member = extract_member(dest, "ethylene_CO.txt", tmp_path / "ethylene_CO.txt")
+    (tmp_path / "plain").write_bytes(b"")
+    assert stat.S_IMODE(member.stat().st_mode) == stat.S_IMODE((tmp_path / "plain").stat().st_mode)
     # A second call finds the verified file and does not download again.
     handler.files.clear()
     assert download(url + "/gas.zip", dest, sha256=sha256_of(dest), progress=False) == dest

@@ -8,6 +8,10 @@ from pathlib import Path
 
 __all__ = ["atomic_path", "write_json_atomic", "ensure_writable_dir"]
 
+# The process's umask, read once (reading it means setting it, so not on every write).
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 @contextlib.contextmanager
 def atomic_path(path):
@@ -21,6 +25,8 @@ def atomic_path(path):
     os.close(fd)
     try:
         yield Path(tmp)
+        # mkstemp makes the file private (0600); give it the mode a plain open() would.
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
