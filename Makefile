@@ -8,9 +8,9 @@
 #   make train-speech      train P2's MAF on Speech Commands "zero" (ARGS="..." for options)
 #   make bench             install the PyTorch comparison libraries, run the benchmarks
 #
-# The virtual environment is rebuilt only when requirements.txt or pyproject.toml
-# change. Pass PYTHON=/path/to/python3.X to choose the interpreter; TensorFlow 2.16
-# supports Python 3.9 to 3.12.
+# The virtual environment is refreshed only when requirements.txt, pyproject.toml or the
+# C reader (setup.py, tfp_flows/_gasparse.c) change. Pass PYTHON=/path/to/python3.X to
+# choose the interpreter; TensorFlow 2.16 supports Python 3.9 to 3.12.
 
 SHELL := /bin/bash
 VENV ?= .venv
@@ -36,7 +36,7 @@ help:
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt pyproject.toml setup.py tfp_flows/_gasparse.c
 	@if [ -z "$(PYTHON)" ]; then \
 	  echo "make: no supported Python found (TensorFlow 2.16 needs Python 3.9-3.12); install one or run make PYTHON=/path/to/python3.X" >&2; exit 1; fi
 	@if ! "$(PYTHON)" -c '$(PY_OK)' >/dev/null 2>&1; then \

@@ -67,6 +67,79 @@ def test_bad_files_give_one_clear_message(tmp_path, body, fragment):
     assert fragment in message and str(path) in message and "\n" not in message
 
 
+@pytest.mark.parametrize("body, fragment", [
+    (GAS_HEADER + "\n" + ROW + "\n" + " ".join(["1"] * 18) + "\n", ":3: wrong number of columns"),
+    (GAS_HEADER + "\n" + ROW + "\n" + ROW.replace("1.00", "abc", 1) + "\n", ":3: column X1: 'abc'"),
+    (GAS_HEADER + "\n" + ROW + "\n" + "1.0 2.0 3.0", ":3: truncated last line"),
+])
+def test_bad_files_give_the_same_message_without_the_c_reader(tmp_path, monkeypatch, body, fragment):
+    path = _write(tmp_path, body)
+    messages = []
+    for reader in (gas._gasparse, None):
+        monkeypatch.setattr(gas, "_gasparse", reader)
+        with pytest.raises(ValueError) as err:
+            read_gas(path)
+        messages.append(str(err.value))
+    assert messages[0] == messages[1] and fragment in messages[0]
+
+
+def _messy_table(rng, rows):
+    """Rows of 19 plain decimals with the separators real files have: runs of spaces,
+    tabs, CRLF line ends, leading spaces, blank lines, signs, negative zero."""
+    values = np.round(rng.normal(0, 1, size=(rows, 19)) * 10.0 ** rng.integers(-3, 6, size=(rows, 19)),
+                      rng.integers(0, 7))
+    lines = [GAS_HEADER]
+    for r, row in enumerate(values):
+        fields = [f"{v:.{rng.integers(0, 8)}f}" for v in row]
+        fields[0] = "-0.00" if r % 7 == 0 else fields[0]
+        fields[1] = "+" + fields[1].lstrip("-") if r % 5 == 0 else fields[1]
+        seps = rng.choice([" ", "  ", "\t", " \t  "], size=18)
+        line = fields[0] + "".join(sep + f for sep, f in zip(seps, fields[1:]))
+        lines.append((" " if r % 3 == 0 else "") + line + ("\r" if r % 4 == 0 else ""))
+        if r % 50 == 0:
+            lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.skipif(gas._gasparse is None, reason="the C reader was not built")
+@pytest.mark.parametrize("threads", [1, 3])
+def test_c_reader_gives_exactly_the_general_parsers_doubles(tmp_path, rng, threads):
+    text = _messy_table(rng, 3000)
+    path = _write(tmp_path, text, "messy.txt")
+    raw = path.read_bytes()
+    start = raw.find(b"\n") + 1
+    ours = gas._parse_fast(raw, start, len(raw), threads=threads)
+    assert ours is not None, "the C reader gave up on plain decimals"
+    reference = np.array([[float(f) for f in ln.split()] for ln in text.splitlines()[1:] if ln.strip()])
+    assert ours.shape == reference.shape == (3000, 19)
+    assert np.array_equal(ours.view(np.int64), reference.view(np.int64))  # bit for bit, -0.0 too
+    np.testing.assert_array_equal(read_gas(path, threads=threads), reference)
+
+
+@pytest.mark.skipif(gas._gasparse is None, reason="the C reader was not built")
+def test_c_reader_splits_big_files_into_pieces_that_join_exactly(synthetic):
+    raw = synthetic.read_bytes()  # 6000 rows, under 1 MB: one piece
+    start = raw.find(b"\n") + 1
+    one = gas._parse_fast(raw, start, len(raw), threads=1)
+    big = raw[:start] + raw[start:] * 12  # about 9 MB: pieces of 4 MB or more, cut at line ends
+    many = gas._parse_fast(big, start, len(big), threads=4)
+    assert many.shape == (72000, 19) and np.array_equal(many, np.tile(one, (12, 1)))
+    # max_rows stops at a line end inside a piece
+    np.testing.assert_array_equal(gas._parse(synthetic, big, 61_234, threads=4), many[:61_234])
+
+
+@pytest.mark.skipif(gas._gasparse is None, reason="the C reader was not built")
+@pytest.mark.parametrize("token", ["1e3", "nan", "0.1234567890123456789", "12345678901234567"])
+def test_c_reader_leaves_unusual_numbers_to_the_general_parser(tmp_path, token):
+    row = ["1.5"] * 19
+    row[4] = token
+    path = _write(tmp_path, GAS_HEADER + "\n" + " ".join(row) + "\n", "unusual.txt")
+    raw = path.read_bytes()
+    assert gas._parse_fast(raw, raw.find(b"\n") + 1, len(raw)) is None
+    if token != "nan":
+        assert read_gas(path)[0, 4] == float(token)
+
+
 def test_missing_file_names_the_path(tmp_path):
     with pytest.raises(ValueError, match="no such file"):
         read_gas(tmp_path / "nope.txt")
