@@ -1,23 +1,42 @@
-"""Training throughput of P2's GAS model: tfp_flows against zuko and nflows (PyTorch).
+"""Training throughput of P2's GAS model: tfp_flows' trainer against zuko and nflows.
 
 P2's model, built three ways: 10 MAF layers with MADEs of 2 x 100 tanh units, reversals
 between layers, Adam 1e-4, D = 8; with batch normalisation after every MAF in tfp_flows
-and nflows (zuko has no batch-norm transform, so its model has none). Trained on the
-same generated GAS-like data (the blog recipe applied to `write_synthetic_gas` output),
-in one process, libraries alternating within each repetition, after a warm-up. Prints
-samples/s per library and batch size, the ratios tfp_flows/zuko and tfp_flows/nflows
-(min, median, max over the repetitions), thread settings, library versions and
-parameter counts; with --quality, the test log-likelihood of each after the same number
-of epochs. Writes benchmarks/results/train.json and train.md.
+and nflows (zuko has no batch-norm transform, so its model has none and 10 x 2 x 8
+fewer parameters; the parameter counts are checked). All train on the same generated
+GAS-like data (P2's recipe applied to `write_synthetic_gas` output).
 
-tfp_flows variants (--tfp-variants): `step` (one tf.function call per batch, the
-trainer's default), `xla` (the same with jit_compile=True), `loop<k>` (k steps per call,
-an in-graph loop over k pre-batched batches).
+How it is timed. Every library (and every tfp_flows variant) runs in its own worker
+process, so one library's idle thread pools cannot take cycles from another's; the
+workers take turns, one at a time, in an order rotated every repetition. Each worker
+first warms up (tracing, XLA compilation, first allocations: reported, not timed);
+then each repetition trains `--samples-per-rep` samples, picking its batches from a
+shuffled epoch order inside the timed loop. Ratios are taken within a repetition and
+summarised as min / median / max.
+
+What is compared:
+  tfp_flows          `Trainer.train_steps`, the trainer's own training path, with the
+                     settings its default (`xla="auto"`) picks for runs of 20,000 steps
+                     or more: XLA on, 20 steps per compiled call
+  tfp_flows_xla_off  the same with XLA off, as "auto" picks for shorter runs (where a
+                     20-40 s compilation would not pay for itself)
+  tfp_plain_step     one compiled step per batch called from Python, densities through
+                     TFP's generic bijector calls (which run each MADE twice), no XLA:
+                     the set-up of the first measurement, kept as the baseline
+  zuko, nflows       a plain PyTorch loop: zero_grad, -log_prob.mean(), backward, step
+
+With --quality, every library also trains a fresh model (its initial weights restored)
+for --quality-epochs epochs at batch 100 and reports the test log-likelihood.
+
+Writes benchmarks/results/train.json and train.md.
 """
 
 import argparse
+import importlib.util
 import json
+import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,215 +45,423 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+TFP_KINDS = ("tfp_flows", "tfp_flows_xla_off", "tfp_plain_step")
+TORCH_KINDS = ("zuko", "nflows")
+GOALS = {100: 1.5, 1000: 1.2}  # tfp_flows / zuko, medians (the issue's goals)
 
 
-def gas_like(rows, seed):
-    from tfp_flows.gas import prepare_gas, read_gas, write_synthetic_gas
+# ----------------------------------------------------------------------------- workers
+class TFPWorker:
+    """tfp_flows' MAF, trained by the Trainer (or by the plain-step baseline)."""
 
-    with tempfile.TemporaryDirectory() as d:
-        path = Path(d) / "gas.txt"
-        write_synthetic_gas(path, rows, seed=seed)
-        return prepare_gas(read_gas(path), "blog", seed=seed)
-
-
-# ----------------------------------------------------------------------------- tfp
-class TFPTrainer:
-    def __init__(self, dims, seed, variant="step"):
+    def __init__(self, kind, batch, data, layers, hidden, seed):
         import tensorflow as tf
         import tf_keras
 
         from tfp_flows.maf import MAFFlow
+        from tfp_flows.seeding import seed_everything
+        from tfp_flows.trainer import TrainConfig, Trainer
+        from tfp_flows.training import make_train_step
 
-        self.tf = tf
-        self.flow = MAFFlow(dims, layers=10, hidden_units=(100, 100), seed=seed)
-        self.opt = tf_keras.optimizers.Adam(1e-4)
-        self.variant = variant
-        variables = self.flow.trainable_variables
-
-        def one(batch):
-            with tf.GradientTape() as tape:
-                loss = -tf.reduce_mean(self.flow.log_prob(batch, training=True))
-            self.opt.apply_gradients(zip(tape.gradient(loss, variables), variables))
-            return loss
-
-        if variant.startswith("loop"):
-            self.k = int(variant[4:])
-
-            @tf.function
-            def many(batches):
-                loss = tf.constant(0.0)
-                for i in tf.range(tf.shape(batches)[0]):
-                    loss = one(batches[i])
-                return loss
-            self.step = many
+        self.tf, self.kind, self.batch = tf, kind, batch
+        self.train, self.test = data["train"], data["test"]
+        seed_everything(seed)
+        self.flow = MAFFlow(self.train.shape[1], layers=layers, hidden_units=hidden, seed=seed)
+        self.rng = np.random.default_rng(seed)
+        if kind == "tfp_plain_step":
+            self.xla = False
+            self.optimizer = tf_keras.optimizers.Adam(1e-4)
+            self.optimizer.build(self.flow.trainable_variables)
+            self.data = tf.constant(self.train)
+            self.step = make_train_step(lambda b: -tf.reduce_mean(self._generic_log_prob(b)),
+                                        self.flow.trainable_variables, self.optimizer)
+            self.order, self.pos = self.rng.permutation(len(self.train)), 0
         else:
-            self.k = 1
-            self.step = tf.function(one, jit_compile=(variant == "xla"))
+            # The trainer's default, xla="auto", picks XLA for runs of 20,000 steps or more
+            # (tfp_flows here) and no XLA for shorter ones (tfp_flows_xla_off).
+            cfg = TrainConfig(batch_size=batch, learning_rate=1e-4, epochs=1, progress=False,
+                              seed=seed, xla="on" if kind == "tfp_flows" else "off")
+            self.trainer = Trainer(self.flow, self.train, self.test, cfg, Path(tempfile.mkdtemp()))
+            self.optimizer, self.xla = self.trainer.optimizer, self.trainer.xla
+        self.initial = [v.numpy() for v in self._all_variables()]
 
-    def n_params(self):
-        return self.flow.count_params()
+    def _generic_log_prob(self, x):
+        y, total = self.tf.identity(x), 0.0
+        for b in self.flow.distribution.bijector.bijectors:
+            total += b.inverse_log_det_jacobian(y, event_ndims=1)
+            y = b.inverse(y)
+        return self.flow.base.log_prob(y) + total
 
-    def run(self, data, batch, steps):
-        tf = self.tf
-        n = (steps // self.k) * self.k
-        idx = np.arange(n * batch) % len(data)
-        chunks = tf.constant(data[idx].reshape(n // self.k, self.k, batch, -1)) if self.k > 1 else \
-            [tf.constant(data[idx[i * batch:(i + 1) * batch]]) for i in range(n)]
-        start = time.perf_counter()
-        for c in (chunks if self.k == 1 else tf.unstack(chunks)):
-            loss = self.step(c)
-        float(loss)
-        return n * batch / (time.perf_counter() - start)
+    def _all_variables(self):
+        extra = list(self.trainer.state.values()) if hasattr(self, "trainer") else []
+        return list(self.flow.variables) + list(self.optimizer.variables()) + extra
 
-    def test_ll(self, data):
-        return float(np.mean(self.flow.log_prob(data, training=False).numpy()))
+    def params(self):
+        total = self.flow.count_params()
+        bn = sum(int(np.prod(v.shape)) for layer in self.flow.batch_norms for v in layer.trainable_variables)
+        return total, total - bn
+
+    def train_steps(self, n):
+        if self.kind != "tfp_plain_step":
+            return float(self.trainer.train_steps(n)[-1])
+        for _ in range(n):
+            if self.pos + self.batch > len(self.order):
+                self.order, self.pos = self.rng.permutation(len(self.train)), 0
+            idx = self.order[self.pos:self.pos + self.batch]
+            self.pos += self.batch
+            loss, _ = self.step(self.tf.gather(self.data, idx))
+        return float(loss)
+
+    def reset(self):
+        for v, value in zip(self._all_variables(), self.initial):
+            v.assign(value)
+        self.rng = np.random.default_rng(0)
+        if self.kind == "tfp_plain_step":
+            self.order, self.pos = self.rng.permutation(len(self.train)), 0
+
+    def test_ll(self):
+        from tfp_flows.trainer import evaluate_log_likelihood
+
+        return evaluate_log_likelihood(lambda c: self.flow.log_prob(c, training=False), self.test)[0]
+
+    def threads(self):
+        cfg = self.tf.config.threading
+        return {"tf_intra_op": cfg.get_intra_op_parallelism_threads() or f"default ({os.cpu_count()})",
+                "tf_inter_op": cfg.get_inter_op_parallelism_threads() or "default", "xla": self.xla}
 
 
-# ----------------------------------------------------------------------------- torch
-class TorchTrainer:
-    def __init__(self, library, dims, seed):
+class TorchWorker:
+    """zuko's MAF or nflows' masked affine autoregressive flow, trained by a plain loop."""
+
+    def __init__(self, kind, batch, data, layers, hidden, seed):
         import torch
 
-        self.torch = torch
-        torch.manual_seed(seed)
-        if library == "zuko":
+        self.torch, self.kind, self.batch, self.seed = torch, kind, batch, seed
+        self.layers, self.hidden = layers, hidden
+        torch.set_num_threads(os.cpu_count())
+        self.train = torch.from_numpy(data["train"])
+        self.test = torch.from_numpy(data["test"])
+        self.reset()
+
+    def _build(self):
+        torch, dims = self.torch, self.train.shape[1]
+        torch.manual_seed(self.seed)
+        if self.kind == "zuko":
             import zuko
 
-            self.flow = zuko.flows.MAF(dims, transforms=10, hidden_features=(100, 100),
-                                       activation=torch.nn.Tanh)
-            self.log_prob = lambda x: self.flow().log_prob(x)
-        else:
-            from nflows.distributions.normal import StandardNormal
-            from nflows.flows.base import Flow
-            from nflows.transforms.autoregressive import MaskedAffineAutoregressiveTransform
-            from nflows.transforms.base import CompositeTransform
-            from nflows.transforms.normalization import BatchNorm
-            from nflows.transforms.permutations import ReversePermutation
+            flow = zuko.flows.MAF(dims, transforms=self.layers, hidden_features=tuple(self.hidden),
+                                  activation=torch.nn.Tanh)
+            return flow, lambda x: flow().log_prob(x)
+        from nflows.distributions.normal import StandardNormal
+        from nflows.flows.base import Flow
+        from nflows.transforms.autoregressive import MaskedAffineAutoregressiveTransform
+        from nflows.transforms.base import CompositeTransform
+        from nflows.transforms.normalization import BatchNorm
+        from nflows.transforms.permutations import ReversePermutation
 
-            layers = []
-            for i in range(10):
-                layers.append(MaskedAffineAutoregressiveTransform(
-                    features=dims, hidden_features=100, num_blocks=1, use_residual_blocks=False,
-                    activation=torch.tanh))
-                layers.append(BatchNorm(dims))
-                if i < 9:
-                    layers.append(ReversePermutation(dims))
-            self.flow = Flow(CompositeTransform(layers), StandardNormal([dims]))
-            self.log_prob = self.flow.log_prob
-        self.opt = torch.optim.Adam(self.flow.parameters(), lr=1e-4)
+        if len(set(self.hidden)) != 1:
+            raise ValueError("nflows' MADE takes one hidden width for all its layers")
+        parts = []
+        for i in range(self.layers):
+            parts.append(MaskedAffineAutoregressiveTransform(
+                features=dims, hidden_features=self.hidden[0], num_blocks=len(self.hidden) - 1,
+                use_residual_blocks=False, activation=torch.tanh))
+            parts.append(BatchNorm(dims))
+            if i < self.layers - 1:
+                parts.append(ReversePermutation(dims))
+        flow = Flow(CompositeTransform(parts), StandardNormal([dims]))
+        return flow, flow.log_prob
 
-    def n_params(self):
-        return sum(p.numel() for p in self.flow.parameters())
+    def reset(self):
+        self.flow, self.log_prob = self._build()
+        self.opt = self.torch.optim.Adam(self.flow.parameters(), lr=1e-4)
+        self.gen = self.torch.Generator().manual_seed(self.seed)
+        self.order, self.pos = self.torch.randperm(len(self.train), generator=self.gen), 0
 
-    def run(self, data, batch, steps):
+    def params(self):
+        total = sum(p.numel() for p in self.flow.parameters())
+        bn = sum(p.numel() for m in self.flow.modules() if type(m).__name__ == "BatchNorm"
+                 for p in m.parameters())
+        return int(total), int(total - bn)
+
+    def train_steps(self, n):
         torch = self.torch
         self.flow.train()
-        idx = np.arange(steps * batch) % len(data)
-        batches = [torch.from_numpy(data[idx[i * batch:(i + 1) * batch]]) for i in range(steps)]
-        start = time.perf_counter()
-        for b in batches:
+        for _ in range(n):
+            if self.pos + self.batch > len(self.order):
+                self.order, self.pos = torch.randperm(len(self.train), generator=self.gen), 0
+            batch = self.train[self.order[self.pos:self.pos + self.batch]]
+            self.pos += self.batch
             self.opt.zero_grad()
-            loss = -self.log_prob(b).mean()
+            loss = -self.log_prob(batch).mean()
             loss.backward()
             self.opt.step()
-        return steps * batch / (time.perf_counter() - start)
+        return float(loss.detach())
 
-    def test_ll(self, data):
-        torch = self.torch
+    def test_ll(self):
         self.flow.eval()
-        with torch.no_grad():
-            return float(self.log_prob(torch.from_numpy(data)).mean())
+        with self.torch.no_grad():
+            return float(self.log_prob(self.test).double().mean())
+
+    def threads(self):
+        return {"torch": self.torch.get_num_threads(), "torch_interop": self.torch.get_num_interop_threads()}
 
 
-def versions():
-    import tensorflow as tf
-    import tensorflow_probability as tfp
+def worker_main(args):
+    """Serve one library over stdin/stdout: one JSON request per line, one answer per line."""
+    data = dict(np.load(args.data))
+    cls = TorchWorker if args.worker in TORCH_KINDS else TFPWorker
+    w = cls(args.worker, args.batch, data, args.layers, args.hidden, args.seed)
+    total, no_bn = w.params()
+    print(json.dumps({"params": total, "params_without_batch_norm": no_bn, "threads": w.threads(),
+                      "versions": versions(args.worker)}), flush=True)
+    for line in sys.stdin:
+        req = json.loads(line)
+        if req["cmd"] == "quit":
+            break
+        if req["cmd"] in ("warmup", "time"):
+            t = time.perf_counter()
+            w.train_steps(req["steps"])
+            dt = time.perf_counter() - t
+            print(json.dumps({"seconds": dt, "samples_per_s": req["steps"] * args.batch / dt}), flush=True)
+        elif req["cmd"] == "quality":
+            w.reset()
+            steps = req["epochs"] * (len(data["train"]) // args.batch)
+            loss = w.train_steps(steps)
+            print(json.dumps({"test_ll": w.test_ll(), "steps": steps, "last_loss": loss}), flush=True)
+    return 0
 
-    out = {"python": platform.python_version(), "tensorflow": tf.__version__, "tfp": tfp.__version__}
-    try:
-        import nflows
+
+def versions(kind):
+    out = {"python": platform.python_version(), "numpy": np.__version__}
+    if kind in TORCH_KINDS:
         import torch
-        import zuko
 
-        out.update(torch=torch.__version__, zuko=zuko.__version__, nflows=getattr(nflows, "__version__", "0.14"))
-    except ImportError:
-        pass
+        out["torch"] = torch.__version__
+        if kind == "zuko":
+            import zuko
+            out["zuko"] = zuko.__version__
+        else:
+            from importlib.metadata import version
+            out["nflows"] = version("nflows")
+    else:
+        import tensorflow as tf
+        import tensorflow_probability as tfp
+
+        out.update(tensorflow=tf.__version__, tensorflow_probability=tfp.__version__)
     return out
 
 
-def main(argv=None):
+# ----------------------------------------------------------------------------- parent
+class Worker:
+    def __init__(self, kind, batch, data_path, args, log_dir):
+        self.kind = kind
+        self.log = log_dir / f"{kind}-{batch}.log"
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--batch", str(batch),
+               "--data", str(data_path), "--layers", str(args.layers), "--seed", str(args.seed),
+               "--hidden", *map(str, args.hidden)]
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=open(self.log, "w"), text=True, env=env)
+        self.info = None
+
+    def read(self):
+        line = self.proc.stdout.readline()
+        if not line:
+            tail = self.log.read_text().strip().splitlines()[-1:] if self.log.exists() else []
+            raise RuntimeError(f"the {self.kind} worker stopped: {tail[0] if tail else 'no message'}"
+                               f" (log: {self.log})")
+        return json.loads(line)
+
+    def send(self, **req):
+        self.proc.stdin.write(json.dumps(req) + "\n")
+        self.proc.stdin.flush()
+
+    def ask(self, **req):
+        self.send(**req)
+        return self.read()
+
+    def close(self):
+        if self.proc.poll() is None:
+            try:
+                self.send(cmd="quit")
+                self.proc.wait(timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+
+
+def machine():
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": model, "logical_cores": os.cpu_count(), "system": platform.platform(),
+            "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")
+                    if k in os.environ}}
+
+
+def stats(values):
+    v = np.asarray(values, dtype=float)
+    return {"min": float(v.min()), "median": float(np.median(v)), "max": float(v.max())}
+
+
+def gas_like(rows, seed, path):
+    from tfp_flows.gas import prepare_gas, read_gas, write_synthetic_gas
+
+    with tempfile.TemporaryDirectory() as d:
+        write_synthetic_gas(Path(d) / "gas.txt", rows, seed=seed)
+        splits = prepare_gas(read_gas(Path(d) / "gas.txt"), "blog", seed=seed)
+    np.savez(path, train=splits.train.astype(np.float32), test=splits.test.astype(np.float32))
+    return splits
+
+
+def check_params(entry):
+    """The three models must be the same model: tfp_flows == nflows, and zuko equal
+    to both once the batch norms (absent in zuko) are left out."""
+    p = entry["params"]
+    totals = {k: v["total"] for k, v in p.items()}
+    no_bn = {k: v["without_batch_norm"] for k, v in p.items()}
+    problems = []
+    if len({totals[k] for k in totals if k != "zuko"}) > 1:
+        problems.append(f"total parameters differ: {totals}")
+    if len(set(no_bn.values())) > 1:
+        problems.append(f"parameters without batch norm differ: {no_bn}")
+    return problems
+
+
+def run_benchmark(args):
+    kinds = [k for k in args.libraries if k in TFP_KINDS]
+    torch_kinds = [k for k in args.libraries if k in TORCH_KINDS]
+    if torch_kinds and any(importlib.util.find_spec(m) is None for m in ("torch", "zuko", "nflows")):
+        print("torch, zuko or nflows is not installed: timing tfp_flows only "
+              "(pip install -r requirements-bench.txt, or make bench)", flush=True)
+        torch_kinds = []
+    kinds += torch_kinds
+    work = Path(tempfile.mkdtemp(prefix="bench_train_"))
+    data_path = work / "data.npz"
+    splits = gas_like(args.rows, args.seed, data_path)
+    results = {"machine": machine(), "rows_train": len(splits.train), "rows_test": len(splits.test),
+               "model": {"layers": args.layers, "hidden": args.hidden}, "samples_per_rep": args.samples_per_rep,
+               "reps": args.reps, "batches": {}}
+    print(f"data: {len(splits.train):,} training rows, {len(splits.test):,} test rows, D = {splits.dims}; "
+          f"workers in {work}", flush=True)
+    for batch in args.batch_sizes:
+        steps = max(1, args.samples_per_rep // batch)
+        workers = {k: Worker(k, batch, data_path, args, work) for k in kinds}
+        try:
+            for w in workers.values():
+                w.info = w.read()
+            for w in workers.values():  # warm-up, one at a time (compilations are not timed)
+                w.warmup = w.ask(cmd="warmup", steps=args.warmup_steps)["seconds"]
+            speeds = {k: [] for k in kinds}
+            for rep in range(args.reps):
+                order = kinds[rep % len(kinds):] + kinds[:rep % len(kinds)]
+                for k in order:
+                    speeds[k].append(workers[k].ask(cmd="time", steps=steps)["samples_per_s"])
+                print(f"batch {batch}, repetition {rep + 1}: " +
+                      ", ".join(f"{k} {speeds[k][-1]:,.0f}/s" for k in kinds), flush=True)
+            entry = {"steps_per_rep": steps,
+                     "params": {k: {"total": w.info["params"], "without_batch_norm": w.info["params_without_batch_norm"]}
+                                for k, w in workers.items()},
+                     "threads": {k: w.info["threads"] for k, w in workers.items()},
+                     "warmup_seconds": {k: w.warmup for k, w in workers.items()},
+                     "samples_per_s": speeds, "samples_per_s_summary": {k: stats(v) for k, v in speeds.items()},
+                     "ratios": {}}
+            for k in [k for k in kinds if k in TFP_KINDS]:
+                for lib in torch_kinds:
+                    entry["ratios"][f"{k}/{lib}"] = stats(np.array(speeds[k]) / np.array(speeds[lib]))
+            if args.quality and batch == 100:
+                entry["quality"] = {}
+                for k, w in workers.items():
+                    q = w.ask(cmd="quality", epochs=args.quality_epochs)
+                    entry["quality"][k] = q
+                    print(f"quality: {k}: test log-likelihood {q['test_ll']:.4f} after "
+                          f"{args.quality_epochs} epochs ({q['steps']} steps at batch 100)", flush=True)
+            results.setdefault("versions", {}).update({k: v for w in workers.values() for k, v in w.info["versions"].items()})
+        finally:
+            for w in workers.values():
+                w.close()
+        problems = check_params(entry)
+        entry["params_check"] = "ok" if not problems else problems
+        results["batches"][str(batch)] = entry
+    return results
+
+
+def report(results, out):
+    lines = [f"Machine: {results['machine']['cpu']}, {results['machine']['logical_cores']} logical cores; "
+             + ", ".join(f"{k} {v}" for k, v in results["versions"].items()),
+             f"Model: {results['model']['layers']} MAF layers, hidden {results['model']['hidden']}; "
+             f"{results['rows_train']:,} training rows; {results['reps']} repetitions of "
+             f"{results['samples_per_rep']:,} samples after a warm-up.", "",
+             "| batch | library | params (without BN) | XLA | warm-up s | samples/s min / median / max "
+             "| vs zuko min / median / max | vs nflows min / median / max |",
+             "|---|---|---|---|---|---|---|---|"]
+    verdicts = []
+    for batch, e in results["batches"].items():
+        for k, s in e["samples_per_s_summary"].items():
+            def rr(lib):
+                r = e["ratios"].get(f"{k}/{lib}")
+                return f"{r['min']:.2f} / {r['median']:.2f} / {r['max']:.2f}" if r else "-"
+            p = e["params"][k]
+            xla = e["threads"][k].get("xla", "-")
+            lines.append(f"| {batch} | {k} | {p['total']:,} ({p['without_batch_norm']:,}) | {xla} | "
+                         f"{e['warmup_seconds'][k]:.1f} | {s['min']:,.0f} / {s['median']:,.0f} / {s['max']:,.0f} "
+                         f"| {rr('zuko')} | {rr('nflows')} |")
+        goal = GOALS.get(int(batch))
+        r = e["ratios"].get("tfp_flows/zuko")
+        if goal and r:
+            verdicts.append(f"goal at batch {batch}: tfp_flows/zuko median {r['median']:.2f}x "
+                            f"(goal {goal}x): {'MET' if r['median'] >= goal else 'NOT MET'}")
+        if e["params_check"] != "ok":
+            verdicts.append(f"PARAMETER CHECK FAILED at batch {batch}: {e['params_check']}")
+    threads = {k: v for e in results["batches"].values() for k, v in e["threads"].items()}
+    lines += ["", "Threads: " + "; ".join(f"{k}: {v}" for k, v in threads.items())]
+    q = next((e["quality"] for e in results["batches"].values() if "quality" in e), None)
+    if q:
+        lines += ["", "| library | test log-likelihood after equal epochs at batch 100 |", "|---|---|"]
+        lines += [f"| {k} | {v['test_ll']:.4f} |" for k, v in q.items()]
+    lines += [""] + verdicts
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "train.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "train.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0 if all("FAILED" not in v for v in verdicts) else 1
+
+
+def build_parser():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rows", type=int, default=200_000, help="generated GAS rows (default: %(default)s)")
-    p.add_argument("--batch-sizes", type=int, nargs="+", default=[100, 1000])
-    p.add_argument("--steps", type=int, default=200, help="timed steps per repetition at batch 100 "
-                   "(scaled down for larger batches)")
-    p.add_argument("--reps", type=int, default=5)
-    p.add_argument("--tfp-variants", nargs="+", default=["step", "xla", "loop10"])
+    p.add_argument("--batch-sizes", type=int, nargs="+", default=[100, 1000], help="(default: 100 1000)")
+    p.add_argument("--samples-per-rep", type=int, default=60_000,
+                   help="samples trained per timed repetition (default: %(default)s)")
+    p.add_argument("--reps", type=int, default=5, help="timed repetitions (default: %(default)s)")
+    p.add_argument("--warmup-steps", type=int, default=30, help="(default: %(default)s)")
+    p.add_argument("--libraries", nargs="+", choices=TFP_KINDS + TORCH_KINDS, default=list(TFP_KINDS + TORCH_KINDS))
+    p.add_argument("--layers", type=int, default=10, help="MAF layers (default: P2's %(default)s)")
+    p.add_argument("--hidden", type=int, nargs="+", default=[100, 100], help="(default: P2's 100 100)")
     p.add_argument("--quality", action="store_true", help="also compare test log-likelihood at equal epochs")
-    p.add_argument("--quality-epochs", type=int, default=2)
+    p.add_argument("--quality-epochs", type=int, default=3, help="(default: %(default)s)")
     p.add_argument("--out", type=Path, default=HERE / "results")
     p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
+    p.add_argument("--worker", choices=TFP_KINDS + TORCH_KINDS, help=argparse.SUPPRESS)
+    p.add_argument("--batch", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--data", type=Path, help=argparse.SUPPRESS)
+    return p
 
-    import tensorflow as tf
 
-    try:
-        import torch
-        torch.set_num_threads(2)
-        libraries = ["zuko", "nflows"]
-    except ImportError:
-        print("torch is not installed: timing tfp_flows only (pip install -r requirements-bench.txt)")
-        libraries = []
-    splits = gas_like(args.rows, args.seed)
-    data, test = splits.train, splits.test
-    threads = {"tf_intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
-               "tf_inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
-               "torch": torch.get_num_threads() if libraries else None}
-    results = {"versions": versions(), "threads": threads, "rows_train": len(data), "batches": {}}
-    for batch in args.batch_sizes:
-        steps = max(20, args.steps * 100 // batch)
-        trainers = {f"tfp_{v}": TFPTrainer(data.shape[1], args.seed, v) for v in args.tfp_variants}
-        trainers.update({lib: TorchTrainer(lib, data.shape[1], args.seed) for lib in libraries})
-        for t in trainers.values():  # warm-up: tracing, compilation, first allocations
-            t.run(data, batch, 20)
-        speeds = {name: [] for name in trainers}
-        for rep in range(args.reps):
-            for name, t in trainers.items():
-                speeds[name].append(t.run(data, batch, steps))
-            print(f"batch {batch}, repetition {rep + 1}: " +
-                  ", ".join(f"{k} {v[-1]:,.0f}/s" for k, v in speeds.items()), flush=True)
-        entry = {"steps_per_rep": steps, "params": {k: t.n_params() for k, t in trainers.items()},
-                 "samples_per_s": speeds, "ratios": {}}
-        for name in [k for k in trainers if k.startswith("tfp_")]:
-            for lib in libraries:
-                r = np.array(speeds[name]) / np.array(speeds[lib])
-                entry["ratios"][f"{name}/{lib}"] = {"min": float(r.min()), "median": float(np.median(r)),
-                                                    "max": float(r.max())}
-        results["batches"][str(batch)] = entry
-    if args.quality:
-        q = {}
-        epoch_steps = len(data) // 100
-        for name, t in {"tfp_step": TFPTrainer(data.shape[1], args.seed, "step"),
-                        **{lib: TorchTrainer(lib, data.shape[1], args.seed) for lib in libraries}}.items():
-            for _ in range(args.quality_epochs):
-                t.run(np.random.default_rng(args.seed).permutation(data), 100, epoch_steps)
-            q[name] = t.test_ll(test)
-            print(f"quality: {name} test log-likelihood after {args.quality_epochs} epochs: {q[name]:.4f}")
-        results["quality"] = {"epochs": args.quality_epochs, "test_log_likelihood": q}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "train.json").write_text(json.dumps(results, indent=2) + "\n")
-    lines = [f"versions: {results['versions']}; threads: {threads}", "",
-             "| batch | library | params | samples/s (median) | ratio vs zuko (min/median/max) | ratio vs nflows (min/median/max) |",
-             "|---|---|---|---|---|---|"]
-    for batch, e in results["batches"].items():
-        for name, sp in e["samples_per_s"].items():
-            def rr(lib):
-                r = e["ratios"].get(f"{name}/{lib}")
-                return f"{r['min']:.2f} / {r['median']:.2f} / {r['max']:.2f}" if r else "-"
-            lines.append(f"| {batch} | {name} | {e['params'][name]} | {np.median(sp):,.0f} | {rr('zuko')} | {rr('nflows')} |")
-    (args.out / "train.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    return 0
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if args.worker:
+        return worker_main(args)
+    for name in ("rows", "samples_per_rep", "reps", "warmup_steps", "layers", "quality_epochs"):
+        if getattr(args, name) < 1:
+            print(f"bench_train: --{name.replace('_', '-')} must be at least 1", file=sys.stderr)
+            return 2
+    return report(run_benchmark(args), args.out)
 
 
 if __name__ == "__main__":

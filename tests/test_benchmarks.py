@@ -3,6 +3,7 @@
 import importlib.util
 import json
 
+import numpy as np
 import pytest
 
 from conftest import ROOT
@@ -15,20 +16,47 @@ def _load(name):
     return module
 
 
+def _has_torch_libraries():
+    return all(importlib.util.find_spec(m) is not None for m in ("torch", "zuko", "nflows"))
+
+
 def test_training_benchmark_smoke(tmp_path):
-    pytest.importorskip("torch")
-    pytest.importorskip("zuko")
-    pytest.importorskip("nflows")
+    """A tiny run of the whole benchmark: worker processes, warm-up, timing, quality,
+    parameter check, report. The PyTorch libraries take part when installed."""
     bench = _load("bench_train")
-    assert bench.main(["--rows", "4000", "--reps", "1", "--steps", "20", "--batch-sizes", "100",
-                       "--tfp-variants", "step", "--out", str(tmp_path)]) == 0
+    code = bench.main(["--rows", "4000", "--reps", "1", "--samples-per-rep", "400", "--warmup-steps", "2",
+                       "--batch-sizes", "100", "--layers", "2", "--hidden", "16", "16",
+                       "--libraries", "tfp_flows", "zuko", "nflows", "--quality", "--quality-epochs", "1",
+                       "--out", str(tmp_path)])
+    assert code == 0
     res = json.loads((tmp_path / "train.json").read_text())
-    params = res["batches"]["100"]["params"]
-    # Same architecture: nflows equals ours; zuko lacks the 10 batch norms' 2 x 8 parameters.
-    assert params["tfp_step"] == params["nflows"] == 126_320
-    assert params["zuko"] == 126_320 - 10 * 2 * 8
-    assert set(res["batches"]["100"]["ratios"]) == {"tfp_step/zuko", "tfp_step/nflows"}
-    assert "| 100 | zuko |" in (tmp_path / "train.md").read_text()
+    entry = res["batches"]["100"]
+    assert entry["params_check"] == "ok" and entry["threads"]["tfp_flows"]["xla"] is True
+    assert entry["params"]["tfp_flows"] == {"total": 1408, "without_batch_norm": 1408 - 2 * 2 * 8}
+    assert np.isfinite(entry["quality"]["tfp_flows"]["test_ll"])
+    table = (tmp_path / "train.md").read_text()
+    assert "| 100 | tfp_flows |" in table
+    if _has_torch_libraries():
+        assert set(entry["ratios"]) == {"tfp_flows/zuko", "tfp_flows/nflows"}
+        assert entry["params"]["nflows"]["total"] == 1408 and entry["params"]["zuko"]["total"] == 1408 - 32
+        assert "goal at batch 100" in table
+    else:
+        assert entry["ratios"] == {} and set(entry["params"]) == {"tfp_flows"}
+
+
+def test_p2_sized_models_have_the_same_parameters():
+    """P2's GAS model (10 MAFs, 2 x 100, D = 8): 126,320 parameters here and in nflows;
+    zuko, without batch norm, 10 x 2 x 8 fewer."""
+    from tfp_flows.maf import MAFFlow
+
+    assert MAFFlow(8).count_params() == 126_320
+    if not _has_torch_libraries():
+        pytest.skip("torch, zuko or nflows not installed (requirements-bench.txt)")
+    bench = _load("bench_train")
+    rng = np.random.default_rng(0)
+    data = {"train": rng.normal(size=(50, 8)).astype(np.float32), "test": rng.normal(size=(5, 8)).astype(np.float32)}
+    counts = {k: bench.TorchWorker(k, 10, data, 10, [100, 100], 0).params() for k in ("zuko", "nflows")}
+    assert counts == {"zuko": (126_160, 126_160), "nflows": (126_320, 126_160)}
 
 
 def test_gas_loading_benchmark_smoke(tmp_path):
