@@ -122,7 +122,7 @@ class TFPWorker:
     def test_ll(self):
         from tfp_flows.trainer import evaluate_log_likelihood
 
-        return evaluate_log_likelihood(lambda c: self.flow.log_prob(c, training=False), self.test)[0]
+        return evaluate_log_likelihood(lambda c: self.flow.log_prob(c, training=False), self.test)
 
     def threads(self):
         cfg = self.tf.config.threading
@@ -201,7 +201,8 @@ class TorchWorker:
     def test_ll(self):
         self.flow.eval()
         with self.torch.no_grad():
-            return float(self.log_prob(self.test).double().mean())
+            ll = self.log_prob(self.test).double().numpy()
+        return float(ll.mean()), float(ll.std(ddof=1) / np.sqrt(len(ll)))
 
     def threads(self):
         return {"torch": self.torch.get_num_threads(), "torch_interop": self.torch.get_num_interop_threads()}
@@ -228,7 +229,8 @@ def worker_main(args):
             w.reset()
             steps = req["epochs"] * (len(data["train"]) // args.batch)
             loss = w.train_steps(steps)
-            print(json.dumps({"test_ll": w.test_ll(), "steps": steps, "last_loss": loss}), flush=True)
+            mean, se = w.test_ll()
+            print(json.dumps({"test_ll": mean, "test_ll_stderr": se, "steps": steps, "last_loss": loss}), flush=True)
     return 0
 
 
@@ -379,7 +381,7 @@ def run_benchmark(args):
                 for k, w in workers.items():
                     q = w.ask(cmd="quality", epochs=args.quality_epochs)
                     entry["quality"][k] = q
-                    print(f"quality: {k}: test log-likelihood {q['test_ll']:.4f} after "
+                    print(f"quality: {k}: test log-likelihood {q['test_ll']:.4f} +- {2 * q['test_ll_stderr']:.4f} after "
                           f"{args.quality_epochs} epochs ({q['steps']} steps at batch 100)", flush=True)
             results.setdefault("versions", {}).update({k: v for w in workers.values() for k, v in w.info["versions"].items()})
         finally:
@@ -422,8 +424,8 @@ def report(results, out):
     lines += ["", "Threads: " + "; ".join(f"{k}: {v}" for k, v in threads.items())]
     q = next((e["quality"] for e in results["batches"].values() if "quality" in e), None)
     if q:
-        lines += ["", "| library | test log-likelihood after equal epochs at batch 100 |", "|---|---|"]
-        lines += [f"| {k} | {v['test_ll']:.4f} |" for k, v in q.items()]
+        lines += ["", "| library | test log-likelihood after equal epochs at batch 100 (+- 2 se) |", "|---|---|"]
+        lines += [f"| {k} | {v['test_ll']:.4f} +- {2 * v['test_ll_stderr']:.4f} |" for k, v in q.items()]
     lines += [""] + verdicts
     out.mkdir(parents=True, exist_ok=True)
     (out / "train.json").write_text(json.dumps(results, indent=2) + "\n")
