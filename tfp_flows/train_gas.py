@@ -47,7 +47,7 @@ def build_parser():
     p.add_argument("--xla", choices=("auto", "on", "off"), default="auto",
                    help="compile the training loop with XLA; auto = on for runs of 20,000 steps "
                         "or more at batches up to 1000 (faster on CPU, but the first compilation "
-                        "takes 20-40 s); see README, Performance (default: %(default)s)")
+                        "takes 30-70 s); see README, Performance (default: %(default)s)")
     p.add_argument("--steps-per-call", type=cli.positive_int, default=20,
                    help="training steps per compiled call (default: %(default)s)")
     p.add_argument("--eval-every", type=cli.positive_int, default=1000,
