@@ -223,3 +223,26 @@ def test_train_steps_follows_the_epoch_order_and_matches_run(splits, tmp_path):
     Trainer(flow2, splits.train, splits.test, cfg, tmp_path / "run").run(log=lambda *_: None)
     for a, b in zip(weights, flow2.trainable_variables):
         np.testing.assert_allclose(a, b.numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_xla_loop_compiles_once_for_every_number_of_steps():
+    """The step count n of a call must stay a run-time value. Autograph gives
+    `for i in tf.range(n)` maximum_iterations=n, which XLA must know when compiling, so
+    every distinct n (chunk boundaries make several) cost a 30-60 s compilation. TF's
+    while op takes maximum_iterations as its second input: -1 means "none"."""
+    import tf_keras
+
+    from tfp_flows.training import make_train_loop
+
+    data = np.random.default_rng(0).normal(size=(500, 2)).astype(np.float32)
+    flow = MAFFlow(2, layers=1, hidden_units=(4,), seed=0)
+    optimizer = tf_keras.optimizers.Adam(1e-3)
+    optimizer.build(flow.trainable_variables)
+    run = make_train_loop(lambda b: -tf.reduce_mean(flow.log_prob(b, training=True)),
+                          flow.trainable_variables, optimizer, data, jit_compile=True)
+    graph = run.get_concrete_function().graph
+    loops = [op for op in graph.get_operations() if op.type in ("While", "StatelessWhile")]
+    assert len(loops) == 1
+    assert tf.get_static_value(loops[0].inputs[1]) == -1
+    losses, applied = run(tf.constant(np.arange(50).reshape(5, 10), tf.int32), tf.constant(3))
+    assert int(applied) == 3 and np.all(losses.numpy()[3:] == 0) and np.all(losses.numpy()[:3] != 0)

@@ -70,7 +70,12 @@ def make_train_loop(loss_fn, variables, optimizer, data, counters=(), jit_compil
     def run(indices, n):
         losses = tf.TensorArray(data.dtype, size=tf.shape(indices)[0], element_shape=[])
         applied = tf.constant(0, tf.int32)
-        for i in tf.range(n):
+        i = tf.constant(0, tf.int32)
+        ok = tf.constant(True)
+        # A `while`, not `for i in tf.range(n)`: autograph gives a range loop
+        # maximum_iterations=n, which XLA must know at compile time, so every new value
+        # of n would compile the loop again (measured: 30-60 s each).
+        while ok and i < n:
             batch = tf.gather(data, indices[i])
             with tf.GradientTape() as tape:
                 loss = loss_fn(batch)
@@ -83,7 +88,8 @@ def make_train_loop(loss_fn, variables, optimizer, data, counters=(), jit_compil
                 optimizer.apply_gradients(zip(grads, variables))
                 applied += 1
             else:
-                break
+                ok = tf.constant(False)
+            i += 1
         for c in counters:
             c.assign_add(tf.cast(applied, c.dtype))
         return losses.stack(), applied
