@@ -105,8 +105,8 @@ def evaluate_log_likelihood(log_prob, data, batch_size=20_000):
 class _DeferredInterrupt:
     """Within the block, Ctrl-C sets `requested`, which the trainer turns into a
     KeyboardInterrupt at a point where the weights, the position and the log agree; a
-    second Ctrl-C interrupts at once. (Signal handlers can only be set in the main thread; elsewhere
-    Ctrl-C behaves as usual.)"""
+    second Ctrl-C interrupts at once. (Signal handlers can only be set in the main
+    thread; elsewhere Ctrl-C behaves as usual.)"""
 
     def __enter__(self):
         self.requested, self._previous = False, None
@@ -180,8 +180,9 @@ class Trainer:
         self._order_cache = (None, None)
         # Compiled evaluation (3x faster than eager on P2's model; P2's protocol scores
         # the whole test set every 1000 batches, which costs more than the training).
+        spec = tf.TensorSpec([None, self.train.shape[1]], tf.float32)
         self._eval_log_prob = tf.function(lambda x: self.flow.log_prob(x, training=False),
-                                          input_signature=[tf.TensorSpec([None, self.train.shape[1]], tf.float32)])
+                                          input_signature=[spec])
 
     def _make_loop(self, jit_compile):
         return make_train_loop(lambda b: -tf.reduce_mean(self.flow.log_prob(b, training=True)),
