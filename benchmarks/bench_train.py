@@ -463,6 +463,10 @@ def main(argv=None):
         if getattr(args, name) < 1:
             print(f"bench_train: --{name.replace('_', '-')} must be at least 1", file=sys.stderr)
             return 2
+    for name in ("batch_sizes", "hidden"):
+        if min(getattr(args, name)) < 1:
+            print(f"bench_train: every --{name.replace('_', '-')} value must be at least 1", file=sys.stderr)
+            return 2
     return report(run_benchmark(args), args.out)
 
 

@@ -65,3 +65,10 @@ def test_gas_loading_benchmark_smoke(tmp_path):
                        "--out", str(tmp_path / "o")]) == 0
     res = json.loads((tmp_path / "o" / "gas_load.json").read_text())
     assert res["rows"] == 3000 and res["read_gas_first_parse"]["rows_per_s_median"] > 0
+
+
+@pytest.mark.parametrize("args", [["--batch-sizes", "0"], ["--hidden", "16", "0"], ["--reps", "0"]])
+def test_training_benchmark_refuses_bad_settings_in_one_line(args, capsys):
+    assert _load("bench_train").main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("bench_train:") and "\n" not in err
