@@ -4,12 +4,12 @@
 #   make test              create .venv (first time), install, run pytest
 #   make reproduce-part2   P2: masking, MAF on GAS, audio (each skipped without its data)
 #   make train-gas         train P2's MAF on data/gas/ethylene_CO.txt (ARGS="..." for options)
-#   make vi                planar (K = 2, 8, 32), radial and IAF flows on U1..U4, then the checks
+#   make vi                planar (K = 2, 8, 32), radial and IAF flows on U1..U4, 3 seeds each, then the checks
 #   make train-speech      train P2's MAF on Speech Commands "zero" (ARGS="..." for options)
 #   make bench             install the PyTorch comparison libraries, run the benchmarks
 #
 # The virtual environment is refreshed only when requirements.txt, pyproject.toml or the
-# C reader (setup.py, tfp_flows/_gasparse.c) change. Pass PYTHON=/path/to/python3.X to
+# C reader (setup.py, tfp_flows/datasets/gas/_gasparse.c) change. Pass PYTHON=/path/to/python3.X to
 # choose the interpreter; TensorFlow 2.16 supports Python 3.9 to 3.12.
 
 SHELL := /bin/bash
@@ -36,7 +36,7 @@ help:
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml setup.py tfp_flows/_gasparse.c
+$(STAMP): requirements.txt pyproject.toml setup.py tfp_flows/datasets/gas/_gasparse.c
 	@if [ -z "$(PYTHON)" ]; then \
 	  echo "make: no supported Python found (TensorFlow 2.16 needs Python 3.9-3.12); install one or run make PYTHON=/path/to/python3.X" >&2; exit 1; fi
 	@if ! "$(PYTHON)" -c '$(PY_OK)' >/dev/null 2>&1; then \
@@ -58,15 +58,15 @@ reproduce-part2: $(STAMP)
 	$(PY) reproductions/run_part.py part2 $(ARGS)
 
 train-gas: $(STAMP)
-	$(PY) -m tfp_flows.train_gas $(ARGS)
+	$(PY) -m tfp_flows.cli.train_gas $(ARGS)
 
 train-speech: $(STAMP)
-	$(PY) -m tfp_flows.train_speech $(ARGS)
+	$(PY) -m tfp_flows.cli.train_speech $(ARGS)
 
 vi: $(STAMP)
-	$(PY) -m tfp_flows.train_vi $(ARGS)
-	$(PY) -m tfp_flows.train_vi --flows radial --K 32 $(ARGS)
-	$(PY) -m tfp_flows.train_vi --flows iaf --K 2 $(ARGS)
+	$(PY) -m tfp_flows.cli.train_vi $(ARGS)
+	$(PY) -m tfp_flows.cli.train_vi --flows radial --K 32 $(ARGS)
+	$(PY) -m tfp_flows.cli.train_vi --flows iaf --K 2 $(ARGS)
 	$(PY) reproductions/run_part.py vi
 
 bench: $(STAMP)

@@ -1,7 +1,7 @@
 """tfp-flows: normalizing flows with TensorFlow Probability, checked against published numbers.
 
-The public names live in small modules (`bijectors`, `distributions`, `flows`,
-`training`, `reporting`, `cli`, ...) and are re-exported here.
+Layers (see ARCHITECTURE.md): `bijectors` -> `flows` -> `training` -> `experiments` ->
+`cli`, with `datasets` beside them. The public names are re-exported here.
 """
 
 import os as _os
@@ -11,25 +11,32 @@ import os as _os
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from tfp_flows._version import __version__  # noqa: E402
-from tfp_flows.bijectors import (  # noqa: E402
-    affine_scalar,
-    leaky_relu,
-    low_rank_affine,
-    normal_cdf,
-    positive_slope,
-    scale,
-    shift,
-)
-from tfp_flows.distributions import fresh_log_prob, transformed  # noqa: E402
-from tfp_flows.flows import AffineLeakyReLUFlow  # noqa: E402
+from tfp_flows.bijectors import (Planar, Radial, affine_scalar, leaky_relu, low_rank_affine,  # noqa: E402
+                                 normal_cdf, positive_slope, scale, shift)
+from tfp_flows.flows import (AffineLeakyReLUFlow, Flow, MAFFlow, SplineCouplingFlow,  # noqa: E402
+                             TransformedFlow, VIFlow, fresh_log_prob, transformed)
 from tfp_flows.seeding import seed_everything  # noqa: E402
-from tfp_flows.training import fit_maximum_likelihood  # noqa: E402
+from tfp_flows.training import (EarlyStopping, Evaluation, Evaluator, MaximumLikelihood,  # noqa: E402
+                                ReverseKL, TrainConfig, Trainer)
 
 __all__ = [
     "__version__",
     "AffineLeakyReLUFlow",
+    "EarlyStopping",
+    "Evaluation",
+    "Evaluator",
+    "Flow",
+    "MAFFlow",
+    "MaximumLikelihood",
+    "Planar",
+    "Radial",
+    "ReverseKL",
+    "SplineCouplingFlow",
+    "TrainConfig",
+    "Trainer",
+    "TransformedFlow",
+    "VIFlow",
     "affine_scalar",
-    "fit_maximum_likelihood",
     "fresh_log_prob",
     "leaky_relu",
     "low_rank_affine",

@@ -48,7 +48,7 @@ def vi_density_grid(targets, ks, flows, path, kind, limit=4.0, grid=150):
     the flow's density for each K. `flows` maps (target, K) to a `VIFlow`."""
     import tensorflow as tf
 
-    from tfp_flows.vi import energy
+    from tfp_flows.datasets.energies import energy
 
     axis = np.linspace(-limit, limit, grid)
     xx, yy = np.meshgrid(axis, axis)
@@ -59,7 +59,7 @@ def vi_density_grid(targets, ks, flows, path, kind, limit=4.0, grid=150):
         panels = [("exp(-U)", np.exp(-energy(t, tf.constant(pts, tf.float64)).numpy()))]
         for k in ks:
             flow = flows[(t, k)]
-            lp = flow.distribution.log_prob(tf.constant(pts, tf.float32)).numpy()
+            lp = flow.log_prob(tf.constant(pts, tf.float32)).numpy()
             panels.append((f"K = {k}", np.exp(lp)))
         for j, (title, dens) in enumerate(panels):
             ax = axes[i, j]

@@ -12,9 +12,11 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras
 
+from tfp_flows.flows.base import Flow, check_positive_int
+
 tfb, tfd = tfp.bijectors, tfp.distributions
 
-__all__ = ["SplineCouplingFlow", "two_moons"]
+__all__ = ["SplineCouplingFlow"]
 
 
 class _SplineConditioner(tf.Module):
@@ -42,7 +44,7 @@ class _SplineConditioner(tf.Module):
         return tfb.RationalQuadraticSpline(widths, heights, slopes, range_min=-self.bound)
 
 
-class SplineCouplingFlow(tf.Module):
+class SplineCouplingFlow(Flow):
     """x = f(z), z ~ N(0, I_D): `layers` spline couplings, the coordinates swapped between them.
 
     Each coupling keeps the first ceil(D/2) coordinates (after the swap) and maps the
@@ -58,18 +60,16 @@ class SplineCouplingFlow(tf.Module):
       hidden: hidden layer sizes of each conditioner.
       bound: the spline's interval half-width.
       seed: seeds the initial weights.
-
-    Attributes:
-      distribution: `tfd.TransformedDistribution`; `log_prob` takes [..., D].
     """
 
     def __init__(self, dims=2, layers=4, bins=8, hidden=(32, 32), bound=4.0, seed=0,
                  dtype=tf.float32, name="spline_coupling_flow"):
         super().__init__(name=name)
-        if not isinstance(dims, int) or dims < 2:
-            raise ValueError(f"dims must be an integer >= 2, got {dims!r}")
-        if not isinstance(layers, int) or layers < 1:
-            raise ValueError(f"layers must be a positive integer, got {layers!r}")
+        dims = check_positive_int(dims, "dims", minimum=2)
+        layers = check_positive_int(layers, "layers")
+        dtype = tf.as_dtype(dtype)
+        self._args = dict(dims=dims, layers=layers, bins=int(bins), hidden=[int(h) for h in hidden],
+                          bound=float(bound), seed=seed, dtype=dtype.name)
         rng = np.random.default_rng(seed)
         kept = (dims + 1) // 2
         self.conditioners, bijectors = [], []
@@ -80,21 +80,8 @@ class SplineCouplingFlow(tf.Module):
             bijectors.append(tfb.RealNVP(num_masked=kept, bijector_fn=cond, name=f"coupling_{i}"))
             if i < layers - 1:
                 bijectors.append(tfb.Permute(list(range(dims))[::-1]))
-        base = tfd.MultivariateNormalDiag(loc=tf.zeros(dims, dtype))
-        self.distribution = tfd.TransformedDistribution(base, tfb.Chain(bijectors[::-1]))
+        self.base = tfd.MultivariateNormalDiag(loc=tf.zeros(dims, dtype))
+        self._eval_distribution = tfd.TransformedDistribution(self.base, tfb.Chain(bijectors[::-1]))
 
-    def count_params(self):
-        return int(sum(np.prod(v.shape) for v in self.trainable_variables))
-
-
-def two_moons(n, noise=0.1, seed=0):
-    """n points [n, 2] (float32) on two interleaving half circles with Gaussian noise,
-    standardised to mean 0 and sd 1 per coordinate."""
-    rng = np.random.default_rng(seed)
-    upper = rng.random(n) < 0.5
-    t = rng.uniform(0, np.pi, n)
-    x = np.where(upper, np.cos(t), 1 - np.cos(t))
-    y = np.where(upper, np.sin(t), 0.5 - np.sin(t))
-    pts = np.stack([x, y], 1) + noise * rng.normal(size=(n, 2))
-    pts = (pts - np.array([0.5, 0.25])) / np.array([0.87, 0.5])
-    return pts.astype(np.float32)
+    def _config(self):
+        return dict(self._args)

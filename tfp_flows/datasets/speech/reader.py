@@ -1,4 +1,4 @@
-"""Speech Commands v0.01: download, reading, splits, WAV decoding and features.
+"""Speech Commands v0.01: download, clip lists, splits and WAV decoding.
 
 The data set: one-second 16 kHz mono 16-bit WAVs of 30 words, one folder per word,
 ``validation_list.txt`` and ``testing_list.txt`` naming the official splits, and a
@@ -10,20 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tfp_flows.download import download
+from tfp_flows.datasets.download import download
 
-__all__ = [
-    "SAMPLE_RATE",
-    "SPEECH_URL",
-    "download_speech",
-    "list_clips",
-    "split_clips",
-    "load_wav",
-    "load_clips",
-    "p2_features",
-    "logmel_features",
-    "FEATURES",
-]
+__all__ = ["SAMPLE_RATE", "SPEECH_URL", "download_speech", "list_clips", "load_clips", "load_wav",
+           "split_clips"]
 
 SAMPLE_RATE = 16_000
 SPEECH_URL = "http://download.tensorflow.org/data/speech_commands_v0.01.tar.gz"
@@ -62,7 +52,7 @@ def list_clips(root):
     """
     root = Path(root)
     if not root.is_dir():
-        raise ValueError(f"{root}: no such folder (see README, 'Speech Commands data')")
+        raise ValueError(f"{root}: no such folder (get it with `make train-speech`; see README, 'Data')")
     clips = {}
     for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))):
         wavs = sorted(f"{d.name}/{f.name}" for f in d.iterdir() if f.suffix.lower() == ".wav")
@@ -161,55 +151,3 @@ def load_wav(path, notes=None):
 def load_clips(root, paths, notes=None):
     """[n, 16000] float32 audio for the given relative paths."""
     return np.stack([load_wav(Path(root) / p, notes) for p in paths]) if paths else np.zeros((0, SAMPLE_RATE), np.float32)
-
-
-def p2_features(audio):
-    """P2's feature, exactly: |stft(x, frame_length=16000, frame_step=1, fft_length=512)|.
-
-    With frame_length equal to the clip length there is one frame, the whole clip times
-    a 16000-point Hann window. But `tf.signal.stft` hands the frame to an rfft of length
-    fft_length = 512, which *crops* it to its first 512 samples: the feature describes
-    the first 32 ms of the clip, where the Hann window is at most 0.01 (sin^2(pi*511/
-    15999)), and nothing after sample 512. Two clips that differ only after sample 512
-    have identical features (a test proves it). Kept as P2 computed it, for the
-    reproduction; see `logmel_features` for one that describes the whole clip.
-
-    Args:
-      audio: [n, 16000] float32.
-
-    Returns:
-      [n, 257] float32 magnitudes.
-    """
-    import tensorflow as tf
-
-    spec = tf.abs(tf.signal.stft(tf.constant(audio, tf.float32), frame_length=16000, frame_step=1,
-                                 fft_length=512))
-    return spec.numpy()[:, 0, :]
-
-
-def logmel_features(audio, n_mels=40):
-    """A corrected feature: log-mel spectrogram statistics over the whole clip.
-
-    Frames of 30 ms (480 samples) every 10 ms (160), fft_length 512 (the settings of
-    the earlier audio posts: 98 frames x 257 bins per clip), mapped to `n_mels` mel bands
-    between 20 Hz and 8 kHz, log(x + 1e-6), then the mean and the standard deviation of
-    each band over the 98 frames: 2 * n_mels values. Why: unlike P2's feature it sees
-    every sample of the clip; unlike the flattened 98 x 257 spectrogram (25,186 values,
-    rejected in P2) it is small enough for a MAF trained on about a thousand clips; and
-    means and spread over time keep the spectral envelope and its variation, which is
-    what distinguishes words, while being insensitive to where in the second the word
-    starts.
-
-    Returns:
-      [n, 2 * n_mels] float32.
-    """
-    import tensorflow as tf
-
-    spec = tf.abs(tf.signal.stft(tf.constant(audio, tf.float32), frame_length=480, frame_step=160,
-                                 fft_length=512))
-    mel = tf.signal.linear_to_mel_weight_matrix(n_mels, 257, SAMPLE_RATE, 20.0, 8000.0)
-    logmel = tf.math.log(tf.tensordot(spec, mel, 1) + 1e-6)
-    return tf.concat([tf.reduce_mean(logmel, 1), tf.math.reduce_std(logmel, 1)], -1).numpy()
-
-
-FEATURES = {"p2": p2_features, "logmel": logmel_features}

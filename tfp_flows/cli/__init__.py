@@ -15,6 +15,7 @@ import sys
 import traceback
 from pathlib import Path
 
+from tfp_flows.errors import UsageError
 from tfp_flows.files import ensure_writable_dir
 
 __all__ = [
@@ -24,7 +25,6 @@ __all__ = [
     "nonnegative_int",
     "positive_float",
     "writable_dir",
-    "check_run_folder",
     "reproduction_parser",
     "run",
 ]
@@ -34,8 +34,6 @@ EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
 
 
-class UsageError(ValueError):
-    """A problem with what the user asked for; reported in one line, exit status 2."""
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -76,16 +74,6 @@ def writable_dir(text):
         return ensure_writable_dir(Path(text))
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
-
-
-def check_run_folder(out, resume):
-    """Refuse (UsageError) to start a run in a folder that already holds one, or to
-    resume one that has no checkpoints; before any data is read or anything written."""
-    out = Path(out)
-    if out.exists() and not resume and any(out.iterdir()):
-        raise UsageError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-    if resume and not (out / "checkpoints").exists():
-        raise UsageError(f"{out}: nothing to resume (no checkpoints folder)")
 
 
 def reproduction_parser(description, default_ledger, default_out, seed=2019):

@@ -1,11 +1,11 @@
-"""Trainable flows, each a `tf.Module` that owns its variables and exposes a distribution."""
+"""P1's "training a flow" model: a low-rank affine map followed by a leaky ReLU."""
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_flows.bijectors import leaky_relu, low_rank_affine, positive_slope
-from tfp_flows.distributions import transformed
+from tfp_flows.flows.base import Flow, check_positive_int, transformed
 
 tfd = tfp.distributions
 
@@ -24,7 +24,7 @@ def _glorot_uniform(rng, shape):
     return rng.uniform(-limit, limit, size=shape)
 
 
-class AffineLeakyReLUFlow(tf.Module):
+class AffineLeakyReLUFlow(Flow):
     """P1's "training a flow" model: Y = LeakyReLU_alpha((L + V V^T) Z + shift), Z ~ N(0, I_d).
 
     The low-rank affine map acts first on base samples, then the leaky ReLU with a
@@ -38,23 +38,18 @@ class AffineLeakyReLUFlow(tf.Module):
       seed: integer seed for the initial values.
       dtype: float dtype of variables and samples.
 
-    Attributes:
-      distribution: a `tfd.TransformedDistribution` with event shape [d]; `log_prob`
-        takes [..., d] and returns [...].
-
     #### Examples
 
     >>> flow = AffineLeakyReLUFlow(seed=1)
-    >>> flow.distribution.log_prob([[1.0, 1.0]]).shape
+    >>> flow.log_prob([[1.0, 1.0]]).shape
     TensorShape([1])
     """
 
     def __init__(self, dims=2, rank=2, seed=0, dtype=tf.float32, name="affine_leaky_relu_flow"):
         super().__init__(name=name)
-        if not isinstance(dims, int) or dims < 1:
-            raise ValueError(f"dims must be a positive integer, got {dims!r}")
-        if not isinstance(rank, int) or rank < 1:
-            raise ValueError(f"rank must be a positive integer, got {rank!r}")
+        dims, rank = check_positive_int(dims, "dims"), check_positive_int(rank, "rank")
+        dtype = tf.as_dtype(dtype)
+        self._args = dict(dims=dims, rank=rank, seed=seed, dtype=dtype.name)
         rng = np.random.default_rng(seed)
         n_tril = dims * (dims + 1) // 2
         with self.name_scope:
@@ -64,11 +59,14 @@ class AffineLeakyReLUFlow(tf.Module):
             self.perturb_factor = tf.Variable(
                 _glorot_uniform(rng, (dims, rank)), dtype=dtype, name="V")
             self.alpha = positive_slope(_glorot_uniform(rng, ()), dtype=dtype)
-        base = tfd.MultivariateNormalDiag(loc=tf.zeros(dims, dtype=dtype))
-        self.distribution = transformed(
-            base,
+        self.base = tfd.MultivariateNormalDiag(loc=tf.zeros(dims, dtype=dtype))
+        self._eval_distribution = transformed(
+            self.base,
             [
                 low_rank_affine(self.shift, self.scale_tril_params, self.perturb_factor),
                 leaky_relu(self.alpha),
             ],
         )
+
+    def _config(self):
+        return dict(self._args)

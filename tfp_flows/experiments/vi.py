@@ -1,0 +1,161 @@
+"""Flows fitted to the 2-D energies U1..U4 by reverse KL, as a function: `run_vi(config)`.
+
+For every target, flow kind, K and seed, trains K planar (or radial, or IAF) layers on
+a standard normal base in a run folder ``<out>/<target>-<flow>-K<K>-seed<seed>/``
+(config.json, checkpoints, metrics.jsonl, results.json; a finished run with the same
+settings is reused, an interrupted one resumed), then writes ``<out>/summary.json``:
+per (target, flow, K) the KL(q||p) of every seed, their mean and standard deviation
+(the seed-to-seed spread is several times the Monte-Carlo error of one estimate, so a
+single seed says little), and one figure per flow kind in the layout of the paper's
+Figure 3 (first seed).
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List
+
+import numpy as np
+
+from tfp_flows.errors import UsageError
+from tfp_flows.experiments.common import as_dict, read_json, replace, settings_of
+from tfp_flows.files import write_json_atomic
+from tfp_flows.training.config import TrainConfig
+
+__all__ = ["VIConfig", "kl_divergence", "run_vi", "run_vi_one"]
+
+# The training options that mean something for reverse KL (the rest are for data).
+VI_TRAIN_OPTIONS = ("batch_size", "learning_rate", "max_steps", "checkpoint_every", "progress",
+                    "xla", "steps_per_call", "max_skipped")
+
+
+def _vi_train():
+    return TrainConfig(batch_size=256, learning_rate=1e-2, max_steps=20_000, checkpoint_every=1000,
+                       steps_per_call=20, max_skipped=49, xla="off")
+
+
+@dataclass
+class VIConfig:
+    """Settings of `make vi`: which targets, flows, K and seeds, and how to train them."""
+
+    targets: List[str] = field(default_factory=lambda: ["U1", "U2", "U3", "U4"], metadata={
+        "help": "energies to fit"})
+    flows: List[str] = field(default_factory=lambda: ["planar"], metadata={
+        "help": "flow kinds", "choices": ("planar", "radial", "iaf")})
+    K: List[int] = field(default_factory=lambda: [2, 8, 32], metadata={"help": "numbers of layers"})
+    seeds: List[int] = field(default_factory=lambda: [0, 1, 2], metadata={
+        "help": "seeds: one run each; KL is reported as mean and spread over them", "minimum": 0})
+    iaf_hidden: List[int] = field(default_factory=lambda: [12], metadata={
+        "help": "hidden units of each IAF's MADE"})
+    anneal: bool = field(default=True, metadata={
+        "help": "no annealing (default: beta_t = min(1, 0.01 + t/10000) as in the paper)"})
+    kl_samples: int = field(default=20_000, metadata={"help": "draws of q for each KL estimate"})
+    train: TrainConfig = field(default_factory=_vi_train, metadata={"options": VI_TRAIN_OPTIONS})
+    out: Path = field(default=Path("runs/vi"), metadata={"help": "folder of the runs"})
+    figure: bool = field(default=True, metadata={"help": "draw no figure"})
+
+
+def kl_divergence(flow, name, log_z, n=20_000, seed=(7, 7)):
+    """KL(q||p) estimated from `n` draws of q: returns (mean, standard error) in nats."""
+    import tensorflow as tf
+
+    from tfp_flows.datasets.energies import energy
+
+    z, log_q = flow.sample_and_log_prob(n, seed=seed)
+    terms = (log_q + tf.cast(energy(name, z), log_q.dtype)).numpy().astype(np.float64) + log_z
+    return float(terms.mean()), float(terms.std(ddof=1) / np.sqrt(n))
+
+
+def run_vi_one(config, target, kind, K, seed, log_z, log=print):
+    """Train (or reuse, or resume) one run; returns (results, flow)."""
+    import tensorflow as tf
+
+    from tfp_flows.datasets.energies import energy
+    from tfp_flows.flows import VIFlow
+    from tfp_flows.seeding import seed_everything
+    from tfp_flows.training import LossLog, ReverseKL, Trainer
+
+    run = Path(config.out) / f"{target}-{kind}-K{K}-seed{seed}"
+    train = replace(config.train, seed=seed)
+    seed_everything(seed)
+    flow = VIFlow(kind, K, hidden=tuple(config.iaf_hidden), seed=seed)
+    settings = {"target": target, "flow": kind, "K": K, "anneal": config.anneal,
+                "iaf_hidden": config.iaf_hidden if kind == "iaf" else None,
+                "kl_samples": config.kl_samples, "train": settings_of(train)}
+    done = read_json(run / "results.json")
+    if done is not None:
+        if done.get("settings") == settings:
+            log(f"{run.name}: finished run reused (KL {done['kl']['mean']:.4f})")
+            tf.train.Checkpoint(flow=flow).read(tf.train.latest_checkpoint(str(run / "checkpoints"))).expect_partial()
+            return done, flow
+        raise UsageError(f"{run} holds a run with other settings; choose another --out")
+    resume = (run / "checkpoints").exists()
+    if resume:
+        started = read_json(run / "config.json") or {}
+        if started.get("settings") != settings:
+            raise UsageError(f"{run} holds an unfinished run with other settings; choose another --out")
+        log(f"{run.name}: resuming")
+    else:
+        write_json_atomic(run / "config.json", {"settings": settings, "config": as_dict(config)})
+    objective = ReverseKL(lambda z: energy(target, z), train.batch_size, anneal=config.anneal, seed=seed)
+    trainer = Trainer(flow, objective, train, run, [LossLog(100)], log=log)
+    fit = trainer.run(resume=resume)
+    kl, se = kl_divergence(flow, target, log_z[0], n=config.kl_samples)
+    res = {"target": target, "flow": kind, "K": K, "seed": seed, "n_params": flow.count_params(),
+           "kl": {"mean": kl, "stderr": se}, "log_z": {"value": log_z[0], "grid_error": log_z[1]},
+           "skipped_steps": fit["skipped_steps"], "steps": fit["steps"],
+           "loss_history": [[r["step"], r["loss"]] for r in trainer.records if "loss" in r],
+           "wall_seconds": fit["wall_seconds"], "settings": settings}
+    write_json_atomic(run / "results.json", res)
+    log(f"{run.name}: KL(q||p) = {kl:.4f} +- {2 * se:.4f} nats (2 se), {flow.count_params()} parameters")
+    return res, flow
+
+
+def run_vi(config, log=print):
+    """Every run `config` asks for, then ``summary.json`` and the figures; returns the
+    summary's runs (one entry per target, flow and K, over all seeds)."""
+    from tfp_flows.datasets.energies import ENERGIES, log_normaliser
+
+    unknown = [t for t in config.targets if t not in ENERGIES]
+    if unknown:
+        raise UsageError(f"unknown target(s) {unknown}; choose from {sorted(ENERGIES)}")
+    summary, flows = [], {}
+    for target in config.targets:
+        log_z = log_normaliser(target)
+        log(f"{target}: log Z = {log_z[0]:.6f} (grid 1201^2 over [-6, 6]^2; halving the grid moves it by {log_z[1]:.1e})")
+        for kind in config.flows:
+            for K in config.K:
+                per_seed = []
+                for seed in config.seeds:
+                    res, flow = run_vi_one(config, target, kind, K, seed, log_z, log=log)
+                    per_seed.append(res)
+                    flows.setdefault((target, kind, K), flow)
+                kls = np.array([r["kl"]["mean"] for r in per_seed])
+                entry = {"target": target, "flow": kind, "K": K, "n_params": per_seed[0]["n_params"],
+                         "seeds": [r["seed"] for r in per_seed],
+                         "kl_per_seed": [r["kl"] for r in per_seed],
+                         "kl": {"mean": float(kls.mean()),
+                                "sd_over_seeds": float(kls.std(ddof=1)) if len(kls) > 1 else None,
+                                "stderr_of_mean": float(kls.std(ddof=1) / np.sqrt(len(kls))) if len(kls) > 1 else None},
+                         "log_z": per_seed[0]["log_z"]}
+                summary.append(entry)
+                spread = (f" (sd over {len(kls)} seeds {entry['kl']['sd_over_seeds']:.4f})"
+                          if len(kls) > 1 else " (one seed: no spread)")
+                log(f"{target} {kind} K={K}: KL mean {entry['kl']['mean']:.4f}{spread}")
+
+    # Merge with runs recorded by earlier invocations (other flows or K in the same --out).
+    path = Path(config.out) / "summary.json"
+    merged = {}
+    for r in (read_json(path) or {}).get("runs", []):
+        merged[(r["target"], r["flow"], r["K"])] = r
+    for r in summary:
+        merged[(r["target"], r["flow"], r["K"])] = r
+    write_json_atomic(path, {"runs": list(merged.values())})
+    if config.figure:
+        from tfp_flows.plotting import vi_density_grid
+
+        for kind in config.flows:
+            fig = vi_density_grid(config.targets, config.K,
+                                  {(t, k): f for (t, f_kind, k), f in flows.items() if f_kind == kind},
+                                  Path(config.out) / f"figure_{kind}.png", kind)
+            log(f"figure: {fig}")
+    return summary

@@ -1,0 +1,273 @@
+"""Callbacks of the training loop: checkpoints and resume, metrics and TensorBoard,
+evaluation on P2's schedule, early stopping, loss logs, and the non-finite guard.
+
+A callback may implement any of these hooks (the `Trainer` calls them in list order,
+and `on_train_end` in reverse order, like nested context managers):
+
+* ``state()``: a dict of `tf.Variable`s saved with every checkpoint;
+* ``on_train_begin(trainer, resumed)``;
+* ``steps_until(trainer)``: how many more steps may run before the callback needs
+  control (the trainer ends its compiled call there), or None;
+* ``on_steps(trainer, losses)``: after every compiled call, with the losses of the
+  steps it applied (`trainer.step` and `trainer.in_epoch` already advanced);
+* ``on_epoch_end(trainer, epoch, mean_loss)``: epoch is 1-based; return True to stop;
+* ``on_record(trainer, record)``: every dict passed to `trainer.record`;
+* ``on_interrupt(trainer)``: Ctrl-C, after the steps under way;
+* ``on_train_end(trainer)``.
+"""
+
+import json
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from tfp_flows.files import atomic_path
+
+__all__ = ["Callback", "Checkpointing", "EarlyStopping", "EpochLoss", "Evaluation", "LossLog",
+           "MetricsLog", "NonFiniteGuard"]
+
+
+class Callback:
+    """Base class: every hook does nothing."""
+
+    def state(self):
+        return {}
+
+    def on_train_begin(self, trainer, resumed):
+        pass
+
+    def steps_until(self, trainer):
+        return None
+
+    def on_steps(self, trainer, losses):
+        pass
+
+    def on_epoch_end(self, trainer, epoch, mean_loss):
+        return False
+
+    def on_record(self, trainer, record):
+        pass
+
+    def on_interrupt(self, trainer):
+        pass
+
+    def on_train_end(self, trainer):
+        pass
+
+
+class Checkpointing(Callback):
+    """Saves weights, optimizer, position in the data and every callback's state to
+    ``run_dir/checkpoints`` every `every` steps, on Ctrl-C and at the end; restores the
+    latest on resume. Refuses to start afresh over an existing checkpoint."""
+
+    def __init__(self, run_dir, every):
+        self.dir, self.every = run_dir / "checkpoints", int(every)
+        self.manager = None
+
+    def on_train_begin(self, trainer, resumed):
+        self.manager = tf.train.CheckpointManager(trainer.checkpoint, self.dir, max_to_keep=2,
+                                                  step_counter=trainer.state["step"])
+        latest = self.manager.latest_checkpoint
+        if resumed:
+            if latest is None:
+                raise ValueError(f"{self.dir.parent}: nothing to resume (no checkpoint)")
+            trainer.checkpoint.restore(latest).assert_existing_objects_matched()
+            trainer.log(f"resumed from {latest} at step {int(trainer.state['step'].numpy())}")
+        elif latest is not None:
+            raise ValueError(f"{self.dir.parent} already holds a run; use --resume or another --out")
+
+    def steps_until(self, trainer):
+        return self.every - trainer.step % self.every
+
+    def on_steps(self, trainer, losses):
+        if trainer.step % self.every == 0:
+            trainer.sync()
+            self.save(trainer)
+
+    def save(self, trainer):
+        self.manager.save(checkpoint_number=int(trainer.state["step"].numpy()))
+
+    def restore_last_good(self, trainer):
+        """Back to the latest checkpoint (e.g. after a non-finite step); False if none."""
+        if self.manager is None or self.manager.latest_checkpoint is None:
+            return False
+        trainer.checkpoint.restore(self.manager.latest_checkpoint)
+        return True
+
+    def on_interrupt(self, trainer):
+        self.save(trainer)
+
+    def on_train_end(self, trainer):
+        self.save(trainer)
+
+
+class MetricsLog(Callback):
+    """Every record as a line of ``run_dir/metrics.jsonl`` and its numbers as TensorBoard
+    scalars in ``run_dir/tensorboard``. On resume the log is cut back to the checkpoint's
+    step and read into `trainer.records`, so a resumed run's log equals an uninterrupted
+    one's."""
+
+    def __init__(self, run_dir):
+        self.path, self.tb_dir = run_dir / "metrics.jsonl", run_dir / "tensorboard"
+        self.writer = None
+
+    def on_train_begin(self, trainer, resumed):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if resumed and self.path.exists():
+            step = int(trainer.state["step"].numpy())
+            keep = [json.loads(ln) for ln in self.path.read_text().splitlines() if ln.strip()]
+            keep = [r for r in keep if r["step"] <= step]
+            with atomic_path(self.path) as tmp:
+                tmp.write_text("".join(json.dumps(r) + "\n" for r in keep))
+            trainer.records[:] = keep
+        elif not resumed:
+            self.path.write_text("")
+        self.writer = tf.summary.create_file_writer(str(self.tb_dir))
+
+    def on_record(self, trainer, record):
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        with self.writer.as_default(step=record["step"]):
+            for k, v in record.items():
+                if isinstance(v, float):
+                    tf.summary.scalar(k, v)
+        self.writer.flush()
+
+
+class Evaluation(Callback):
+    """Scores data sets after batches 1, 1 + every, 1 + 2 every, ... of every epoch (P2's
+    protocol), recording the running mean training log-likelihood of the epoch so far and
+    ``<name>_ll`` for each set.
+
+    Args:
+      evaluator: a `tfp_flows.training.Evaluator`.
+      sets: {name: array}; a set named "test" is printed in the log line.
+      every: batches between evaluations; None: once an epoch, at its first batch.
+    """
+
+    def __init__(self, evaluator, sets, every=None):
+        self.evaluator, self.sets, self.every = evaluator, dict(sets), every
+
+    def _every(self, trainer):
+        return self.every or trainer.steps_per_epoch
+
+    def steps_until(self, trainer):
+        every, b = self._every(trainer), trainer.in_epoch
+        next_eval = 1 if b == 0 else ((b - 1) // every + 1) * every + 1
+        return next_eval - b
+
+    def on_steps(self, trainer, losses):
+        if len(losses) == 0 or (trainer.in_epoch - 1) % self._every(trainer):
+            return
+        trainer.sync()
+        record = {"step": trainer.step, "epoch": trainer.epoch + 1, "batch": trainer.in_epoch,
+                  "train_ll_running_mean": -trainer.epoch_mean_loss}
+        for name, data in self.sets.items():
+            record[f"{name}_ll"] = self.evaluator(data)[0]
+        trainer.record(record)
+        line = f"Epoch {record['epoch']}: Batch {record['batch']}: {record['train_ll_running_mean']:.6f}"
+        if "test_ll" in record:
+            line += f" --- test: {record['test_ll']:.6f}"
+        trainer.log(line)
+
+
+class EarlyStopping(Callback):
+    """At every epoch's end scores `val`; keeps the best weights (in ``run_dir/best`` when
+    there is a run folder, else in memory), stops after `patience` epochs without
+    improvement, and puts the best weights back at the end of training."""
+
+    def __init__(self, evaluator, val, patience, run_dir=None):
+        self.evaluator, self.val, self.patience = evaluator, val, int(patience)
+        self.path = None if run_dir is None else run_dir / "best" / "weights"
+        self.best_val = tf.Variable(-np.inf, dtype=tf.float64, trainable=False)
+        self.bad_epochs = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self._memory = None
+
+    def state(self):
+        return {"best_val": self.best_val, "bad_epochs": self.bad_epochs}
+
+    def on_epoch_end(self, trainer, epoch, mean_loss):
+        val_ll = self.evaluator(self.val)[0]
+        trainer.record({"step": trainer.step, "epoch": epoch, "val_ll": val_ll})
+        if val_ll > float(self.best_val.numpy()):
+            self.best_val.assign(val_ll)
+            self.bad_epochs.assign(0)
+            if self.path is not None:
+                tf.train.Checkpoint(flow=trainer.flow).write(str(self.path))
+            else:
+                self._memory = [v.numpy() for v in trainer.flow.variables]
+        else:
+            self.bad_epochs.assign_add(1)
+        bad = int(self.bad_epochs.numpy())
+        trainer.log(f"epoch {epoch}: validation log-likelihood {val_ll:.6f} "
+                    f"(best {float(self.best_val.numpy()):.6f}, {bad} epoch(s) without improvement)")
+        return bad >= self.patience
+
+    def on_train_end(self, trainer):
+        if self.path is not None and self.path.with_name("weights.index").exists():
+            tf.train.Checkpoint(flow=trainer.flow).read(str(self.path)).expect_partial()
+        elif self._memory is not None:
+            for v, value in zip(trainer.flow.variables, self._memory):
+                v.assign(value)
+
+    @property
+    def best(self):
+        value = float(self.best_val.numpy())
+        return None if math.isinf(value) else value
+
+
+class EpochLoss(Callback):
+    """Records and logs the mean batch loss of every epoch."""
+
+    def on_epoch_end(self, trainer, epoch, mean_loss):
+        trainer.record({"step": trainer.step, "epoch": epoch, "train_loss": mean_loss})
+        trainer.log(f"epoch {epoch:4d}/{trainer.config.epochs}  mean batch loss {mean_loss:.4f}")
+        return False
+
+
+class LossLog(Callback):
+    """Records the loss of steps 0, every, 2 every, ... (0-based step numbers)."""
+
+    def __init__(self, every=100):
+        self.every = int(every)
+
+    def on_steps(self, trainer, losses):
+        first = trainer.step - len(losses) - trainer.skipped_in_last_call
+        for j, loss in enumerate(losses):
+            if (first + j) % self.every == 0:
+                trainer.record({"step": first + j, "loss": float(loss)})
+
+
+class NonFiniteGuard(Callback):
+    """What happens when a step's loss or gradient is not finite (the update is never
+    applied): up to `max_in_a_row` such steps in a row are skipped; one more stops the
+    run with a ValueError, after putting back the latest checkpoint (a training-mode pass
+    may have moved batch-norm statistics)."""
+
+    def __init__(self, max_in_a_row=0):
+        self.max_in_a_row = int(max_in_a_row)
+        self.skipped = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.in_a_row = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+    def state(self):
+        return {"skipped_steps": self.skipped, "non_finite_in_a_row": self.in_a_row}
+
+    def observe(self, trainer, applied, bad_loss=None):
+        """Called by the trainer after every compiled call; `bad_loss` is the loss of the
+        step that was not applied (None when all were). Returns True to skip it."""
+        if bad_loss is None:
+            if applied and self.max_in_a_row:  # (nothing to reset when nothing is skipped)
+                self.in_a_row.assign(0)
+            return False
+        if applied:
+            self.in_a_row.assign(0)
+        if int(self.in_a_row.numpy()) < self.max_in_a_row:
+            self.in_a_row.assign_add(1)
+            self.skipped.assign_add(1)
+            return True
+        where = "restored the last good checkpoint" if trainer.restore_last_good() else "no checkpoint"
+        in_a_row = f", {self.max_in_a_row + 1} non-finite steps in a row" if self.max_in_a_row else ""
+        folder = f" in {trainer.run_dir / 'checkpoints'}" if trainer.run_dir else ""
+        raise ValueError(f"non-finite loss or gradient at step {trainer.step + 1} (loss {bad_loss}){in_a_row}; "
+                         f"stopped, {where}{folder}")

@@ -1,0 +1,91 @@
+"""`TrainConfig`: the settings of a training run, declared once.
+
+The command lines generate their training options from these fields (name, type,
+default, `help` in the field's metadata; see `tfp_flows.cli.options`).
+"""
+
+import math
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+__all__ = ["TrainConfig"]
+
+
+def _opt(help_text, **extra):
+    return {"help": help_text, **extra}
+
+
+@dataclass
+class TrainConfig:
+    """Settings of a training run (see `Trainer`)."""
+
+    batch_size: int = field(default=100, metadata=_opt("batch size"))
+    learning_rate: float = field(default=1e-4, metadata=_opt("Adam's learning rate"))
+    epochs: int = field(default=1, metadata=_opt("passes over the training data"))
+    max_steps: Optional[int] = field(default=None, metadata=_opt("stop after N steps (batches)"))
+    eval_every: Optional[int] = field(
+        default=1000, metadata=_opt("evaluate at batches 1, 1 + N, 1 + 2N, ... of every epoch "
+                                    "(none: once an epoch, at its first batch)"))
+    checkpoint_every: Optional[int] = field(
+        default=1000, metadata=_opt("checkpoint every N steps (none: at every epoch's end)"))
+    patience: int = field(default=30, metadata=_opt(
+        "early stopping: epochs without a better validation log-likelihood (with a validation set)"))
+    eval_batch_size: int = field(default=20_000, metadata=_opt("rows scored per evaluation call"))
+    bn_eval: str = field(default="moving", metadata=_opt(
+        "batch norm at evaluation: its moving statistics (correct) or, as P2 did, the statistics "
+        "of the evaluated set as one batch", choices=("moving", "batch")))
+    seed: int = field(default=0, metadata=_opt("random seed: the same seed gives the same numbers",
+                                               minimum=0))
+    progress: bool = field(default=True, metadata=_opt("no progress bar", negate="--no-progress"))
+    xla: str = field(default="auto", metadata=_opt(
+        "compile the training loop with XLA; auto = on for runs of 20,000+ steps at batches up to "
+        "1000 (the first compilation takes 30-70 s; see benchmarks/README.md)",
+        choices=("auto", "on", "off")))
+    steps_per_call: int = field(default=20, metadata=_opt("training steps per compiled call"))
+    max_skipped: int = field(default=0, metadata=_opt(
+        "non-finite steps in a row that are skipped before the run stops (0: stop at the first)",
+        minimum=0))
+
+    # "auto" compiles with XLA for runs of at least this many steps, at batches up to
+    # XLA_AUTO_MAX_BATCH, the range benchmarks/bench_train.py measures: compiling costs
+    # 30-70 s, which a run must earn back (one P2 epoch on GAS is 21,000 steps).
+    XLA_AUTO_MIN_STEPS = 20_000
+    XLA_AUTO_MAX_BATCH = 1000
+
+    def planned_steps(self, steps_per_epoch):
+        """Training steps the run will take at most."""
+        total = self.epochs * steps_per_epoch
+        return total if self.max_steps is None else min(total, self.max_steps)
+
+    def use_xla(self, steps_per_epoch):
+        """Whether the training loop is compiled with XLA ("on", "off", or "auto")."""
+        if self.xla != "auto":
+            return self.xla == "on"
+        return (self.batch_size <= self.XLA_AUTO_MAX_BATCH
+                and self.planned_steps(steps_per_epoch) >= self.XLA_AUTO_MIN_STEPS)
+
+    def validate(self):
+        """Raise ValueError naming the first setting that is out of range."""
+        for name in ("batch_size", "epochs", "patience", "eval_batch_size", "steps_per_call"):
+            _check_int(name, getattr(self, name), 1)
+        for name in ("max_steps", "eval_every", "checkpoint_every"):
+            if getattr(self, name) is not None:
+                _check_int(name, getattr(self, name), 1)
+        _check_int("seed", self.seed, 0)
+        _check_int("max_skipped", self.max_skipped, 0)
+        lr = self.learning_rate
+        if isinstance(lr, bool) or not (isinstance(lr, (int, float)) and 0 < lr < math.inf):
+            raise ValueError(f"learning_rate must be a positive number, got {lr!r}")
+        if self.bn_eval not in ("moving", "batch"):
+            raise ValueError(f"bn_eval must be 'moving' or 'batch', got {self.bn_eval!r}")
+        if self.xla not in ("auto", "on", "off"):
+            raise ValueError(f"xla must be 'auto', 'on' or 'off', got {self.xla!r}")
+        return self
+
+
+def _check_int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"{name} must be {kind}, got {value!r}")

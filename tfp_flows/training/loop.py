@@ -1,0 +1,267 @@
+"""The training loop: one `Trainer` for every flow and objective.
+
+`Trainer(flow, objective, config, run_dir, callbacks).run()` minimises the objective
+(`MaximumLikelihood` of data, or `ReverseKL` to an energy) over the flow's variables
+with Adam (Keras 2's, `tf_keras`, the Keras that TFP's own layers use). Steps run
+`config.steps_per_call` at a time inside one compiled call (`make_train_loop`), which
+stops early wherever a callback needs control: an evaluation, a checkpoint, an epoch's
+end.
+
+With a run folder the trainer adds `MetricsLog` (metrics.jsonl, TensorBoard) and
+`Checkpointing` (checkpoints/, exact resume); a `NonFiniteGuard` is always there.
+Resuming (`run(resume=True)`) restores the latest checkpoint and continues with the very
+step that would have come next. Ctrl-C finishes the steps under way, saves a checkpoint
+and raises KeyboardInterrupt; a second Ctrl-C interrupts at once (the checkpoint is
+still consistent: the compiled call advances its own counters).
+"""
+
+import math
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+import tf_keras
+from tqdm.auto import tqdm
+
+from tfp_flows.flows.base import Flow
+from tfp_flows.training.callbacks import Checkpointing, MetricsLog, NonFiniteGuard
+from tfp_flows.training.steps import make_train_loop
+
+__all__ = ["Trainer"]
+
+# The epoch length of an objective without epochs: never reached.
+_NO_EPOCHS = 2**62
+
+
+class _DeferredInterrupt:
+    """Within the block, Ctrl-C sets `requested`, which the trainer turns into a
+    KeyboardInterrupt at a point where the weights, the position and the log agree; a
+    second Ctrl-C interrupts at once. (Signal handlers can only be set in the main
+    thread; elsewhere Ctrl-C behaves as usual.)"""
+
+    def __enter__(self):
+        self.requested, self._previous = False, None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
+
+
+class Trainer:
+    """Train a `Flow` on an objective.
+
+    Args:
+      flow: a `tfp_flows.flows.Flow`.
+      objective: a `tfp_flows.training.Objective` (`MaximumLikelihood`, `ReverseKL`).
+      config: a `TrainConfig`.
+      run_dir: optional run folder (checkpoints, metrics.jsonl, tensorboard/).
+      callbacks: further callbacks (`Evaluation`, `EarlyStopping`, `LossLog`, ...).
+      log: where progress lines go (default: print).
+
+    Attributes (for callbacks): `step`, `epoch` (0-based, the one under way),
+    `in_epoch` (steps done in it), `epoch_mean_loss`, `records` (every dict passed to
+    `record`), `state` (the checkpointed counters), `checkpoint`.
+    """
+
+    def __init__(self, flow, objective, config, run_dir=None, callbacks=(), log=print):
+        if not isinstance(flow, Flow):
+            raise TypeError(f"flow must be a tfp_flows Flow, got {type(flow).__name__}")
+        self.config = config.validate()
+        self.flow, self.objective, self.log = flow, objective, log
+        self.run_dir = None if run_dir is None else Path(run_dir)
+        per_epoch = objective.steps_per_epoch
+        if per_epoch is None:  # no epochs (e.g. reverse KL): max_steps alone ends the run
+            if config.max_steps is None:
+                raise ValueError("max_steps must be set for an objective without epochs")
+            per_epoch = _NO_EPOCHS
+        self.steps_per_epoch = per_epoch
+        self.optimizer = tf_keras.optimizers.Adam(config.learning_rate)
+        self.optimizer.build(flow.trainable_variables)  # slots now: one trace of the loop
+        self.state = {
+            "step": tf.Variable(0, dtype=tf.int64, trainable=False),
+            "epoch": tf.Variable(0, dtype=tf.int64, trainable=False),
+            "batch_in_epoch": tf.Variable(0, dtype=tf.int64, trainable=False),
+            "epoch_loss_sum": tf.Variable(0.0, dtype=tf.float64, trainable=False),
+            "epoch_loss_count": tf.Variable(0, dtype=tf.int64, trainable=False),
+            "wall": tf.Variable(0.0, dtype=tf.float64, trainable=False),
+        }
+        user = [c for c in callbacks if not isinstance(c, NonFiniteGuard)]
+        self.guard = next((c for c in callbacks if isinstance(c, NonFiniteGuard)), None) \
+            or NonFiniteGuard(config.max_skipped)
+        self._checkpointing = None
+        if self.run_dir is not None:
+            # Evaluations come before the checkpoint of the same step, so their records
+            # are in the log that a resumed run keeps.
+            self._checkpointing = Checkpointing(self.run_dir, config.checkpoint_every or per_epoch)
+            callbacks = [MetricsLog(self.run_dir), *user, self._checkpointing, self.guard]
+        else:
+            callbacks = [*user, self.guard]
+        self.callbacks = callbacks
+        extra = {}
+        for cb in callbacks:
+            extra.update(cb.state())
+        self.checkpoint = tf.train.Checkpoint(flow=flow, optimizer=self.optimizer, **self.state, **extra)
+        self.xla = config.use_xla(per_epoch)
+        self._loop = self._make_loop(self.xla)
+        # An epoch's short last batch has its own shape; with XLA it runs uncompiled
+        # rather than costing a second compilation.
+        self._short_loop = self._make_loop(False) if self.xla else self._loop
+        self.records = []
+        self.step = self.epoch = self.in_epoch = 0
+        self._loss_sum, self._loss_count = 0.0, 0
+        self.skipped_in_last_call = 0
+        self._start_wall = time.time()
+
+    def _make_loop(self, jit_compile):
+        return make_train_loop(lambda row, step: self.objective.loss(self.flow, row, step),
+                               self.flow.trainable_variables, self.optimizer, self.state["step"],
+                               counters=(self.state["batch_in_epoch"],), jit_compile=jit_compile)
+
+    # ------------------------------------------------------------ for callbacks
+    @property
+    def epoch_mean_loss(self):
+        return self._loss_sum / self._loss_count if self._loss_count else math.nan
+
+    def record(self, record):
+        """Add a record (a dict with at least "step") to the log and pass it to callbacks."""
+        self.records.append(record)
+        for cb in self.callbacks:
+            cb.on_record(self, record)
+
+    def sync(self):
+        """Copy the Python-side position into the checkpointed variables (the compiled
+        loop advances `step` and `batch_in_epoch` itself)."""
+        st = self.state
+        st["epoch"].assign(self.epoch)
+        st["batch_in_epoch"].assign(self.in_epoch)
+        st["epoch_loss_sum"].assign(self._loss_sum)
+        st["epoch_loss_count"].assign(self._loss_count)
+        st["wall"].assign(time.time() - self._start_wall)
+
+    def restore_last_good(self):
+        return self._checkpointing is not None and self._checkpointing.restore_last_good(self)
+
+    @property
+    def skipped_steps(self):
+        return int(self.guard.skipped.numpy())
+
+    # ---------------------------------------------------------------- training
+    def _load_position(self):
+        st = self.state
+        self.step, self.epoch, self.in_epoch = (int(st[k].numpy()) for k in ("step", "epoch", "batch_in_epoch"))
+        self._loss_sum = float(st["epoch_loss_sum"].numpy())
+        self._loss_count = int(st["epoch_loss_count"].numpy())
+
+    def _train_call(self, n):
+        """Run the next n steps in one compiled call; returns the applied steps' losses."""
+        inputs, n, full = self.objective.inputs(self.epoch, self.in_epoch, n, self.config.steps_per_call)
+        loop = self._loop if full else self._short_loop
+        losses, applied = loop(tf.constant(inputs), tf.constant(n, tf.int32))
+        losses, applied = losses.numpy()[:n].astype(np.float64), int(applied.numpy())
+        self.step, self.in_epoch = self.step + applied, self.in_epoch + applied
+        self.skipped_in_last_call = 0
+        if self.guard.observe(self, applied, losses[applied] if applied < n else None):
+            # skipped: the step's number is used up (a reverse-KL step draws new points)
+            self.state["step"].assign_add(1)
+            self.state["batch_in_epoch"].assign_add(1)
+            self.step, self.in_epoch = self.step + 1, self.in_epoch + 1
+            self.skipped_in_last_call = 1
+        good = losses[:applied]
+        self._loss_sum += float(good.sum())
+        self._loss_count += applied
+        return good
+
+    def _chunk_size(self, total):
+        n = min(self.config.steps_per_call, total - self.step, self.steps_per_epoch - self.in_epoch)
+        for cb in self.callbacks:
+            until = cb.steps_until(self)
+            if until is not None:
+                n = min(n, until)
+        return max(n, 1)
+
+    def train_steps(self, n):
+        """Advance training by `n` steps exactly as `run` would, but without callbacks
+        (for benchmarks and interactive use). Returns the losses of the steps."""
+        self._load_position()
+        target, out = self.step + int(n), []
+        while self.step < target:
+            if self.in_epoch >= self.steps_per_epoch:
+                self.epoch, self.in_epoch = self.epoch + 1, 0
+                self.state["epoch"].assign(self.epoch)
+                self.state["batch_in_epoch"].assign(0)
+            n_call = min(self.config.steps_per_call, target - self.step, self.steps_per_epoch - self.in_epoch)
+            out.append(self._train_call(n_call))
+        return np.concatenate(out) if out else np.zeros(0)
+
+    def run(self, resume=False):
+        """Train until the planned steps are done or a callback stops the run.
+
+        Returns:
+          {"steps", "epochs", "stopped_early", "skipped_steps", "wall_seconds"}.
+
+        Raises:
+          ValueError: a non-finite loss beyond what the guard skips (the last good
+            checkpoint is kept), `resume` without a checkpoint, or a fresh start over one.
+          KeyboardInterrupt: Ctrl-C, after saving a checkpoint.
+        """
+        cfg = self.config
+        if self.run_dir is not None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        # The checkpoint is restored (on resume) before any other callback starts, so
+        # they all see the restored position.
+        begin = [self._checkpointing] if self._checkpointing else []
+        for cb in begin + [c for c in self.callbacks if c is not self._checkpointing]:
+            cb.on_train_begin(self, resume)
+        self._load_position()
+        self._start_wall = time.time() - float(self.state["wall"].numpy())
+        total = cfg.planned_steps(self.steps_per_epoch)
+        bar = tqdm(total=total, initial=self.step, unit="step", disable=None if cfg.progress else True,
+                   file=sys.stderr, dynamic_ncols=True)
+        stopped_early = False
+        with _DeferredInterrupt() as interrupt:
+            try:
+                while True:
+                    if self.in_epoch >= self.steps_per_epoch:  # an epoch is complete (also after a resume)
+                        finished, mean_loss = self.epoch + 1, self.epoch_mean_loss
+                        self.epoch, self.in_epoch, self._loss_sum, self._loss_count = finished, 0, 0.0, 0
+                        self.sync()
+                        verdicts = [cb.on_epoch_end(self, finished, mean_loss) for cb in self.callbacks]
+                        if any(verdicts):
+                            stopped_early = True
+                            break
+                    if self.epoch >= cfg.epochs or self.step >= total:
+                        break
+                    before = self.step
+                    losses = self._train_call(self._chunk_size(total))
+                    bar.update(self.step - before)
+                    for cb in self.callbacks:
+                        cb.on_steps(self, losses)
+                    if interrupt.requested:  # Ctrl-C: everything agrees at this point
+                        self.sync()
+                        raise KeyboardInterrupt
+            except KeyboardInterrupt:
+                bar.close()
+                self.state["wall"].assign(time.time() - self._start_wall)
+                for cb in self.callbacks:
+                    cb.on_interrupt(self)
+                raise
+        bar.close()
+        self.sync()
+        for cb in reversed(self.callbacks):
+            cb.on_train_end(self)
+        return {"steps": self.step, "epochs": self.epoch + (1 if self.in_epoch else 0),
+                "stopped_early": stopped_early, "skipped_steps": self.skipped_steps,
+                "wall_seconds": round(time.time() - self._start_wall, 2)}

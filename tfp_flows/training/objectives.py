@@ -1,0 +1,105 @@
+"""What the trainer minimises: the negative log-likelihood of data, or the reverse KL
+divergence to an unnormalised target.
+
+An objective tells the trainer how long an epoch is and what each step's input row
+is, and computes a step's loss inside the compiled loop (`loss(flow, row, step)`).
+"""
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+__all__ = ["MaximumLikelihood", "Objective", "ReverseKL", "annealing"]
+
+
+class Objective:
+    """Base class. `steps_per_epoch` is None when the objective has no epochs (then the
+    run's length is `TrainConfig.max_steps`)."""
+
+    steps_per_epoch = None
+    batch_size = 1
+
+    def loss(self, flow, row, step):
+        raise NotImplementedError
+
+    def inputs(self, epoch, in_epoch, n, k):
+        """(int32 [k, width] inputs for the next n <= k steps, n, whether the rows have the
+        usual width). Default: no per-step input (a row of zeros)."""
+        return np.zeros((k, 1), np.int32), n, True
+
+
+class MaximumLikelihood(Objective):
+    """Minimise -mean(log p(batch)) over batches of `data` [rows, ...event].
+
+    Epoch e visits the rows in the order ``default_rng([seed, e]).permutation(rows)``, so
+    the data order does not depend on how often a run was interrupted. The array is held
+    in the graph and each step gathers its rows there: the per-step input is the batch's
+    row numbers. The epoch's short last batch (when the batch size does not divide the
+    rows) runs alone, with its own width.
+    """
+
+    def __init__(self, data, batch_size, seed=0):
+        data = np.asarray(data, np.float32)
+        if data.ndim < 1 or len(data) == 0:
+            raise ValueError("data must be a non-empty array [rows, ...]")
+        self.data, self.batch_size, self.seed = data, int(batch_size), int(seed)
+        self.steps_per_epoch = math.ceil(len(data) / self.batch_size)
+        self._tensor = tf.convert_to_tensor(data)
+        self._order = (None, None)
+
+    def loss(self, flow, row, step):
+        return -tf.reduce_mean(flow.log_prob(tf.gather(self._tensor, row), training=True))
+
+    def order(self, epoch):
+        """The training rows in epoch `epoch`'s order (int32)."""
+        if self._order[0] != epoch:
+            order = np.random.default_rng([self.seed, int(epoch)]).permutation(len(self.data))
+            self._order = (epoch, order.astype(np.int32))
+        return self._order[1]
+
+    def inputs(self, epoch, in_epoch, n, k):
+        bs = self.batch_size
+        rows = self.order(epoch)[in_epoch * bs:(in_epoch + n) * bs]
+        if len(rows) < n * bs:  # the epoch's short last batch is in this chunk
+            if n > 1:
+                n -= 1
+                rows = rows[:n * bs]
+            else:
+                return rows[None, :], 1, False
+        inputs = np.zeros((k, bs), np.int32)  # a fixed shape: XLA compiles once
+        inputs[:n] = rows.reshape(n, bs)
+        return inputs, n, True
+
+
+def annealing(step, enabled=True):
+    """The inverse temperature of Rezende & Mohamed (2015): beta_t = min(1, 0.01 + t / 10000),
+    or 1 when not `enabled`. Works on Python numbers and on tensors (returns float64)."""
+    if not enabled:
+        return tf.constant(1.0, tf.float64)
+    return tf.minimum(tf.constant(1.0, tf.float64), 0.01 + tf.cast(step, tf.float64) / 10_000.0)
+
+
+class ReverseKL(Objective):
+    """Minimise E_q[log q(z) + beta_t U(z)] for a flow q and an energy U (p ∝ exp(-U)).
+
+    Every step draws `batch_size` fresh points from q with the stateless seed
+    ``[seed, t]`` (t the step number), so a resumed run draws exactly what an
+    uninterrupted one would. beta_t follows `annealing` when `anneal` is on.
+
+    Args:
+      energy_fn: z [n, D] -> U(z) [n].
+      batch_size: draws per step.
+      anneal: use the annealing schedule (else beta = 1).
+      seed: the first half of every step's stateless seed.
+    """
+
+    def __init__(self, energy_fn, batch_size=256, anneal=True, seed=0):
+        self.energy_fn, self.batch_size, self.anneal = energy_fn, int(batch_size), bool(anneal)
+        self.seed = int(seed) % 2**31
+
+    def loss(self, flow, row, step):
+        seed = tf.stack([tf.constant(self.seed, tf.int32), tf.cast(step, tf.int32)])
+        z, log_q = flow.sample_and_log_prob(self.batch_size, seed=seed)
+        beta = tf.cast(annealing(step, self.anneal), log_q.dtype)
+        return tf.reduce_mean(log_q + beta * tf.cast(self.energy_fn(z), log_q.dtype))
