@@ -1,5 +1,5 @@
 """Title: A rational-quadratic spline coupling flow on two moons
-Source: the seed articles on flows (see REFERENCE.md); the spline transform is Durkan et al.'s
+Source: the web articles on normalizing flows the suite started from; the spline transform is Durkan et al.'s
         neural spline flow (NeurIPS 2019), here TFP's tfb.RationalQuadraticSpline inside
         tfb.RealNVP couplings.
 Expected: fitted by maximum likelihood to 4000 two-moons points, the spline coupling flow
@@ -25,12 +25,11 @@ def main(argv=None):
 
     import numpy as np
     import scipy.stats
-    import tensorflow as tf
 
-    from tfp_flows import fit_maximum_likelihood, fresh_log_prob, plotting, seed_everything
-    from tfp_flows.coupling import SplineCouplingFlow, two_moons
-    from tfp_flows.maf import MAFFlow
+    from tfp_flows import MAFFlow, SplineCouplingFlow, plotting, seed_everything
+    from tfp_flows.datasets.toy import two_moons
     from tfp_flows.reporting import Report, finish, load_ledger
+    from tfp_flows.training import MaximumLikelihood, TrainConfig, Trainer
 
     seed_everything(args.seed)
     report = Report("Spline coupling flow on two moons", load_ledger(args.ledger))
@@ -38,18 +37,17 @@ def main(argv=None):
     # Data
     train = two_moons(args.n_train, seed=args.seed + 1)
     test = two_moons(2000, seed=args.seed + 2)
-    ds = tf.data.Dataset.from_tensor_slices(train).shuffle(len(train), seed=args.seed).batch(128)
 
     # Models of about the same size
     spline = SplineCouplingFlow(dims=2, layers=4, bins=8, hidden=(16, 16), seed=args.seed)
     maf = MAFFlow(2, layers=5, hidden_units=(20, 20), batch_norm=False, seed=args.seed)
     scores = {}
-    for name, dist, variables, n_params in (
-            ("spline coupling", spline.distribution, spline.trainable_variables, spline.count_params()),
-            ("MAF", maf.distribution, maf.trainable_variables, maf.count_params())):
-        fit_maximum_likelihood(dist, variables, ds, epochs=args.epochs, learning_rate=3e-3,
-                               progress=not args.no_progress)
-        ll = fresh_log_prob(dist, test).numpy().astype(np.float64)
+    config = TrainConfig(batch_size=128, learning_rate=3e-3, epochs=args.epochs, seed=args.seed,
+                         progress=not args.no_progress, xla="off")
+    for name, flow in (("spline coupling", spline), ("MAF", maf)):
+        Trainer(flow, MaximumLikelihood(train, 128, args.seed), config).run()
+        n_params = flow.count_params()
+        ll = flow.log_prob(test).numpy().astype(np.float64)
         scores[name] = (ll.mean(), 2 * ll.std(ddof=1) / np.sqrt(len(ll)), n_params)
         print(f"{name}: {n_params} parameters, test log-likelihood {ll.mean():.4f} +- {scores[name][1]:.4f}")
     gauss = scipy.stats.multivariate_normal(train.mean(0), np.cov(train, rowvar=False))
@@ -68,8 +66,8 @@ def main(argv=None):
     fig, axes = plotting.plt.subplots(1, 3, figsize=(10, 3.4))
     axes[0].scatter(train[:, 0], train[:, 1], s=2, alpha=0.4)
     axes[0].set_title("two moons (training data)")
-    for ax, (name, dist) in zip(axes[1:], (("spline coupling", spline.distribution), ("MAF", maf.distribution))):
-        ax.imshow(np.exp(fresh_log_prob(dist, pts).numpy()).reshape(150, 150), origin="lower",
+    for ax, (name, flow) in zip(axes[1:], (("spline coupling", spline), ("MAF", maf))):
+        ax.imshow(np.exp(flow.log_prob(pts).numpy()).reshape(150, 150), origin="lower",
                   extent=(-3, 3, -3, 3), cmap="viridis")
         ax.set_title(f"{name}: test LL {scores[name][0]:.3f}")
     for ax in axes:

@@ -24,47 +24,50 @@ FULL_ZERO_CLIPS = 2000  # the full data set has 2,376 clips of "zero"; the sampl
 def main(argv=None):
     from tfp_flows import cli
 
+    from tfp_flows.cli.options import add_config_options, config_from_args
+    from tfp_flows.experiments.speech import SpeechConfig
+
     parser = cli.reproduction_parser(__doc__, HERE / "ledger.json", HERE / "results" / "p2_audio", seed=0)
-    parser.add_argument("--data", type=Path, default=Path("data/speech_commands_v0.01"))
-    parser.add_argument("--features", choices=("p2", "logmel"), default="p2")
-    parser.add_argument("--epochs", type=cli.positive_int, default=10)
-    parser.add_argument("--layers", type=cli.positive_int, default=10)
-    parser.add_argument("--hidden", type=cli.positive_int, nargs="+", default=[512, 512])
-    parser.add_argument("--retrain", action="store_true")
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--retrain", action="store_true",
+                        help="train again even if a finished run with the same settings exists")
+    # The training options are train-speech's, generated from the same config.
+    add_config_options(parser, SpeechConfig, exclude=("out", "resume", "seed", "download", "word"))
     args = parser.parse_args(argv)
 
-    from tfp_flows import train_speech
+    from tfp_flows.datasets.speech import list_clips
+    from tfp_flows.experiments.common import read_json, settings_key, settings_of
+    from tfp_flows.experiments.speech import run_speech
     from tfp_flows.reporting import EXIT_SKIPPED, Report, finish, load_ledger
-    from tfp_flows.speech import list_clips
 
-    if not args.data.is_dir():
-        print(f"SKIP  P2 / Audio with MAF: no Speech Commands folder at {args.data}. Get it with "
+    config = config_from_args(SpeechConfig, args, download=False)
+    if not config.data.is_dir():
+        print(f"SKIP  P2 / Audio with MAF: no Speech Commands folder at {config.data}. Get it with "
               "`make train-speech` (downloads the v0.01 tarball), or pass --data to a copy; the "
               "300-clip sample in ../shared/data/speech_commands_v0.01_sample runs the pipeline.")
         return EXIT_SKIPPED
-    clips = list_clips(args.data)
+    clips = list_clips(config.data)
     full = len(clips.get("zero", [])) >= FULL_ZERO_CLIPS
     title = "P2 / Audio with MAF" + ("" if full else " [sample: too small to compare numbers]")
     report = Report(title, load_ledger(args.ledger))
     if not full:
-        print(f"{args.data} holds {len(clips.get('zero', []))} clips of 'zero': the pipeline runs end "
+        print(f"{config.data} holds {len(clips.get('zero', []))} clips of 'zero': the pipeline runs end "
               "to end, but the sample is too small to compare any number with P2's.")
 
-    run = args.out / f"run-{'full' if full else 'sample'}-{args.features}-seed{args.seed}"
+    # Reuse a finished run only when every setting (and the data folder) is the same.
+    settings = settings_of(config, config.data)
+    run = args.out / f"run-{'full' if full else 'sample'}-{settings_key(settings)}"
+    config.out = run
     if args.retrain and run.exists():
         import shutil
         shutil.rmtree(run)
-    if not (run / "results.json").exists() or "anomaly" not in json.loads((run / "results.json").read_text()):
-        cmd = ["--data", str(args.data), "--features", args.features, "--epochs", str(args.epochs),
-               "--layers", str(args.layers), "--hidden", *map(str, args.hidden), "--seed", str(args.seed),
-               "--out", str(run), "--no-download"]
-        if args.no_progress:
-            cmd.append("--no-progress")
-        if (run / "checkpoints").exists():
-            cmd.append("--resume")
-        train_speech.main(cmd)
-    res = json.loads((run / "results.json").read_text())
+    res = read_json(run / "results.json")
+    if res is not None and res.get("settings") == settings and "anomaly" in res:
+        print(f"reporting the finished run in {run}: same settings (pass --retrain to train again)")
+    else:
+        if res is not None:  # same folder name, other settings: keep it, train beside it
+            run = config.out = run.with_name(run.name + "-b")
+        config.resume = (run / "checkpoints").exists()
+        res = run_speech(config)
     log = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if x]
 
     # P2's table beside ours.

@@ -9,9 +9,11 @@ Expected: P2's recipe keeps X4 X5 X8 X9 X13 X16 X17 X18 of the 4,208,261-row fil
           ours). The MAF paper's MAF (10) reaches 10.08 +- 0.02 with its own recipe, trained
           to convergence; that figure is shown beside ours, and checked with --require-maf.
 
-Needs data/gas/ethylene_CO.txt (see README, "GAS data"); without it the script says how to
-get it and exits with status 3 (skipped). --synthetic N runs the whole pipeline on a
-generated GAS-format file instead, comparing nothing.
+Needs data/gas/ethylene_CO.txt (see README, "Data"); without it the script says how to get
+it and exits with status 3 (skipped). On another file, or part of it (--max-rows), every
+row is shown as info: only the real UCI file (4,208,261 rows) can be compared.
+--synthetic N runs the whole pipeline on a generated GAS-format file, comparing nothing.
+A finished run is reused only when every setting (and the data file) is the same.
 """
 
 import json
@@ -26,79 +28,84 @@ GET_IT = ("the GAS file is not at {path}. Get it with `make train-gas` (download
 
 def main(argv=None):
     from tfp_flows import cli
+    from tfp_flows.cli.options import add_config_options, config_from_args
+    from tfp_flows.experiments.gas import GasConfig
 
     parser = cli.reproduction_parser(__doc__, HERE / "ledger.json", HERE / "results" / "p2_gas", seed=0)
-    parser.add_argument("--data", type=Path, default=Path("data/gas/ethylene_CO.txt"))
     parser.add_argument("--synthetic", type=cli.positive_int, default=None, metavar="ROWS",
                         help="run on a generated GAS-format file of ROWS rows (nothing compared)")
-    parser.add_argument("--recipe", choices=("blog", "maf"), default="blog")
-    parser.add_argument("--epochs", type=cli.positive_int, default=1)
-    parser.add_argument("--max-steps", type=cli.positive_int, default=None)
-    parser.add_argument("--max-rows", type=cli.positive_int, default=None)
-    parser.add_argument("--eval-every", type=cli.positive_int, default=1000)
-    parser.add_argument("--bn-eval", choices=("moving", "batch"), default="moving",
-                        help="batch norm at evaluation: moving statistics (correct, default) or "
-                             "P2's one-batch statistics")
     parser.add_argument("--require-maf", action="store_true",
                         help="check the test log-likelihood against the MAF paper's 10.08 +- 0.02")
     parser.add_argument("--retrain", action="store_true",
-                        help="train again even if the run folder already holds results")
-    parser.add_argument("--no-progress", action="store_true")
+                        help="train again even if a finished run with the same settings exists")
+    # The training options are train-gas's, generated from the same config (--seed is above).
+    add_config_options(parser, GasConfig, exclude=("out", "resume", "seed", "download"))
     args = parser.parse_args(argv)
 
-    from tfp_flows import train_gas
+    from tfp_flows.experiments.common import read_json, settings_key, settings_of
+    from tfp_flows.experiments.gas import run_gas
     from tfp_flows.reporting import EXIT_SKIPPED, Report, finish, load_ledger
 
+    config = config_from_args(GasConfig, args, download=False)
+    config.train.seed = args.seed
     synthetic = args.synthetic is not None
     title = "P2 / Masked Autoregressive Flow on GAS"
     report = Report(title + (" [synthetic data: nothing compared]" if synthetic else ""),
                     load_ledger(args.ledger))
-    data = args.data
     if synthetic:
-        from tfp_flows.gas import write_synthetic_gas
+        from tfp_flows.datasets.gas import write_synthetic_gas
 
-        data = args.out / f"synthetic_gas_{args.synthetic}_seed{args.seed}.txt"
-        if not data.exists():
-            write_synthetic_gas(data, args.synthetic, seed=args.seed)
-        print(f"SYNTHETIC DATA ({data}): the pipeline runs end to end; no published figure applies.")
-    elif not data.exists():
-        print(f"SKIP  {report.title}: " + GET_IT.format(path=data))
+        config.data = args.out / f"synthetic_gas_{args.synthetic}_seed{args.seed}.txt"
+        if not config.data.exists():
+            write_synthetic_gas(config.data, args.synthetic, seed=args.seed)
+        print(f"SYNTHETIC DATA ({config.data}): the pipeline runs end to end; no published figure applies.")
+    elif not config.data.exists():
+        print(f"SKIP  {report.title}: " + GET_IT.format(path=config.data))
         return EXIT_SKIPPED
 
-    # Train (or reuse a finished run: running and reporting are separate steps).
-    run = args.out / f"run-{'synthetic' if synthetic else 'real'}-{args.recipe}-{args.bn_eval}-seed{args.seed}"
+    # Train, or reuse a finished run with exactly these settings (data file included):
+    # running and reporting are separate steps, and the run folder is named by the settings.
+    settings = settings_of(config, config.data)
+    run = args.out / f"run-{'synthetic' if synthetic else 'data'}-{settings_key(settings)}"
+    config.out = run
+    done = read_json(run / "results.json")
     if args.retrain and run.exists():
         import shutil
         shutil.rmtree(run)
-    if not (run / "results.json").exists():
-        train_args = ["--data", str(data), "--recipe", args.recipe, "--epochs", str(args.epochs),
-                      "--eval-every", str(args.eval_every), "--bn-eval", args.bn_eval,
-                      "--seed", str(args.seed), "--out", str(run), "--no-download"]
-        for flag, value in (("--max-steps", args.max_steps), ("--max-rows", args.max_rows)):
-            if value is not None:
-                train_args += [flag, str(value)]
-        if args.no_progress:
-            train_args.append("--no-progress")
-        if (run / "checkpoints").exists():
-            train_args.append("--resume")
-        train_gas.main(train_args)
+        done = None
+    if done is not None and done.get("settings") == settings:
+        print(f"reporting the finished run in {run}: same settings (pass --retrain to train again)")
+        res = done
     else:
-        print(f"reporting the finished run in {run} (pass --retrain to train again)")
-    res = json.loads((run / "results.json").read_text())
+        others = sorted(p.name for p in args.out.glob("run-*") if p != run and (p / "results.json").exists())
+        if others:
+            print(f"finished runs with other settings are not reused: {', '.join(others)}")
+        if done is not None:  # same folder name, other settings: keep it, train beside it
+            run = run.with_name(run.name + "-b")
+            config.out = run
+        config.resume = (run / "checkpoints").exists()
+        res = run_gas(config)
     log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line]
-    real = not synthetic
+    # Checks that can fail need the real UCI file: its row count identifies it. On any other
+    # file (or on part of it) the rows below are information only, and say why.
+    n_real = report.entry("p2.gas.n_rows").value
+    real = not synthetic and res["n_rows"] == n_real and args.max_rows is None
+    if not synthetic and not real:
+        print(f"NOT THE UCI FILE: {config.data} gave {res['n_rows']} rows (the UCI file has {n_real:.0f}); "
+              "the comparisons below are shown as info.")
+        report.title += " [not the UCI file: nothing compared]"
 
     # Data and preprocessing.
-    if args.recipe == "blog":
+    if config.recipe == "blog":
         kept = " ".join(res["columns_kept"])
         report.verdict("p2.gas.columns_kept", kept,
                        kept == report.entry("p2.gas.columns_kept").published_text, enforce=real)
-    report.compare("p2.gas.n_rows", res["n_rows"], enforce=real and args.max_rows is None)
+    report.compare("p2.gas.n_rows", res["n_rows"], enforce=real)
     before = res.get("before_training", {})
     report.compare("p2.gas.base_ll_train", before.get("base_train", float("nan")),
-                   enforce=real and args.recipe == "blog")
+                   enforce=real and config.recipe == "blog")
     report.compare("p2.gas.base_ll_test", before.get("base_test", float("nan")),
-                   enforce=real and args.recipe == "blog")
+                   enforce=real and config.recipe == "blog")
     report.info("flow log-likelihood before training (train, test)",
                 [before.get("flow_train", float("nan")), before.get("flow_test", float("nan"))],
                 published=report.entry("p2.gas.flow_ll_before").published_text)
@@ -118,15 +125,15 @@ def main(argv=None):
 
     test = res["test_log_likelihood"]
     end_ok = test["mean"] > 0 and test["mean"] > res["base_log_likelihood_test"]
-    if real and res["epochs"] >= 1 and args.max_steps is None:
+    if real and res["epochs"] >= 1 and config.train.max_steps is None:
         report.verdict("p2.gas.epoch1_end", f"{test['mean']:.4f} after {res['steps']} steps", end_ok)
     report.compare("maf.gas.test_ll", test["mean"], enforce=real and args.require_maf)
     report.info("test log-likelihood, 2 standard errors", 2 * test["stderr"])
     report.info("base log-likelihood on the test set", res["base_log_likelihood_test"])
-    if args.recipe == "maf":
+    if config.recipe == "maf":
         report.compare("maf.gas.split_sizes", [res["n_train"], res["n_val"], res["n_test"]], enforce=False)
     return finish(report, args.out, {"seed": args.seed, "synthetic": synthetic, "run": str(run),
-                                     "recipe": args.recipe, "bn_eval": res["bn_eval"]})
+                                     "recipe": config.recipe, "bn_eval": res["bn_eval"]})
 
 
 if __name__ == "__main__":
