@@ -1,7 +1,8 @@
-"""Shared fixtures: seeding, loading reproduction scripts, the shared speech sample."""
+"""Shared fixtures: seeding, loading reproduction scripts, a small speech folder."""
 
 import importlib.util
 import os
+import wave
 from pathlib import Path
 
 import numpy as np
@@ -34,3 +35,33 @@ def load_script(name):
 @pytest.fixture
 def script():
     return load_script
+
+
+def write_wav(path, samples, rate=16_000, width=2, channels=1):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    x = np.asarray(samples, np.float64).reshape(-1, channels)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(width)
+        w.setframerate(rate)
+        if width == 2:
+            w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
+        else:
+            w.writeframes((np.clip(x, -1, 1) * 127 + 128).astype(np.uint8).tobytes())
+    return path
+
+
+@pytest.fixture
+def fake_root(tmp_path):
+    """A small Speech-Commands-shaped folder of synthesised tones."""
+    rng = np.random.default_rng(0)
+    t = np.arange(16_000) / 16_000
+    for w, f in (("zero", 300), ("one", 500), ("two", 900)):
+        for k in range(6):
+            write_wav(tmp_path / w / f"{k:08x}_nohash_0.wav",
+                       0.3 * np.sin(2 * np.pi * (f + 10 * k) * t) + 0.01 * rng.normal(size=t.size))
+    (tmp_path / "_background_noise_").mkdir()
+    write_wav(tmp_path / "_background_noise_" / "noise.wav", rng.normal(size=16_000) * 0.1)
+    (tmp_path / "validation_list.txt").write_text("zero/00000000_nohash_0.wav\none/00000000_nohash_0.wav\n")
+    (tmp_path / "testing_list.txt").write_text("zero/00000001_nohash_0.wav\nzero/00000002_nohash_0.wav\n")
+    return tmp_path

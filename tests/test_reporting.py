@@ -83,7 +83,7 @@ def test_project_ledger_holds_every_p1_figure():
     # The entropy bound in the ledger is the one derived from the target's settings.
     entropy = 2 * (0.5 * np.log(2 * np.pi * np.e) + np.log(2.0))
     assert abs(entropy - 4.2242) < 5e-5
-    assert all(e.source in ("P1", "REF") for k, e in ledger.items() if k.startswith("p1."))
+    assert all(e.source in ("P1", "DERIVED") for k, e in ledger.items() if k.startswith("p1."))
 
 
 def test_exit_ok_when_all_pass(tmp_path):

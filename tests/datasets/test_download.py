@@ -10,7 +10,7 @@ import zipfile
 
 import pytest
 
-from tfp_flows.download import DownloadError, download, extract_member, sha256_of
+from tfp_flows.datasets.download import DownloadError, download, extract_member, sha256_of
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-import tfp_flows.gas as gas
-from tfp_flows.gas import (GAS_HEADER, SYNTHETIC_GROUPS, find_correlation_exact, gas_dataset,
+import tfp_flows.datasets.gas.reader as gas
+from tfp_flows.datasets.gas import (GAS_HEADER, SYNTHETIC_GROUPS, find_correlation_exact, gas_dataset,
                            maf_split_sizes, prepare_gas, read_gas, write_synthetic_gas)
 
 

@@ -47,7 +47,7 @@ def test_training_benchmark_smoke(tmp_path):
 def test_p2_sized_models_have_the_same_parameters():
     """P2's GAS model (10 MAFs, 2 x 100, D = 8): 126,320 parameters here and in nflows;
     zuko, without batch norm, 10 x 2 x 8 fewer."""
-    from tfp_flows.maf import MAFFlow
+    from tfp_flows.flows.maf import MAFFlow
 
     assert MAFFlow(8).count_params() == 126_320
     if not _has_torch_libraries():

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_flows.nf_bijectors import Planar, Radial
+from tfp_flows.bijectors import Planar, Radial
 from tfp_flows import (
     AffineLeakyReLUFlow,
     affine_scalar,
@@ -93,7 +93,7 @@ def _radial(d):
 
 
 def _case_spline_coupling(rng):
-    from tfp_flows.coupling import SplineCouplingFlow
+    from tfp_flows.flows import SplineCouplingFlow
 
     flow = SplineCouplingFlow(dims=3, layers=3, bins=5, hidden=(8,), bound=3.0,
                               seed=int(rng.integers(1 << 30)), dtype=F64)

@@ -1,4 +1,4 @@
-"""Speech Commands: reader, splits, decoding, features, anomaly metrics, scoring (issue in progress)."""
+"""Speech Commands: reader, splits, decoding, features, anomaly metrics, scoring."""
 
 import json
 import os
@@ -9,42 +9,12 @@ import wave
 import numpy as np
 import pytest
 
-from conftest import REPRODUCTIONS, ROOT
-from tfp_flows import speech
+from conftest import REPRODUCTIONS, ROOT, write_wav as _write_wav
+from tfp_flows.datasets import speech
 from tfp_flows.anomaly import anomaly_report, roc_auc, threshold_from
 
 SAMPLE = ROOT.parent / "shared" / "data" / "speech_commands_v0.01_sample"
 needs_sample = pytest.mark.skipif(not SAMPLE.is_dir(), reason="shared Speech Commands sample absent")
-
-
-def _write_wav(path, samples, rate=16_000, width=2, channels=1):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    x = np.asarray(samples, np.float64).reshape(-1, channels)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(channels)
-        w.setsampwidth(width)
-        w.setframerate(rate)
-        if width == 2:
-            w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
-        else:
-            w.writeframes((np.clip(x, -1, 1) * 127 + 128).astype(np.uint8).tobytes())
-    return path
-
-
-@pytest.fixture
-def fake_root(tmp_path):
-    """A small Speech-Commands-shaped folder of synthesised tones."""
-    rng = np.random.default_rng(0)
-    t = np.arange(16_000) / 16_000
-    for w, f in (("zero", 300), ("one", 500), ("two", 900)):
-        for k in range(6):
-            _write_wav(tmp_path / w / f"{k:08x}_nohash_0.wav",
-                       0.3 * np.sin(2 * np.pi * (f + 10 * k) * t) + 0.01 * rng.normal(size=t.size))
-    (tmp_path / "_background_noise_").mkdir()
-    _write_wav(tmp_path / "_background_noise_" / "noise.wav", rng.normal(size=16_000) * 0.1)
-    (tmp_path / "validation_list.txt").write_text("zero/00000000_nohash_0.wav\none/00000000_nohash_0.wav\n")
-    (tmp_path / "testing_list.txt").write_text("zero/00000001_nohash_0.wav\nzero/00000002_nohash_0.wav\n")
-    return tmp_path
 
 
 def test_reader_and_official_split_on_synthesised_wavs(fake_root):
@@ -215,7 +185,7 @@ def test_download_speech_unpacks_a_served_tarball(fake_root, tmp_path):
 
 @pytest.mark.skipif(not __import__("shutil").which("espeak-ng"), reason="espeak-ng not installed")
 def test_espeak_generator_writes_the_speech_commands_layout(tmp_path):
-    from tfp_flows.synth_speech import synthesise_speech_commands
+    from tfp_flows.datasets.speech.synthetic import synthesise_speech_commands
 
     root = synthesise_speech_commands(tmp_path / "synth", 6, seed=3, words=["zero", "cat"], progress=False)
     clips = speech.list_clips(root)

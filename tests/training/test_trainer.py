@@ -1,4 +1,4 @@
-"""The shared trainer on synthetic GAS data: learning, exact resume, guards, results.json."""
+"""The one training loop on synthetic GAS data: learning, exact resume, guards, callbacks."""
 
 import json
 import os
@@ -10,33 +10,50 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfp_flows.gas import prepare_gas, read_gas, write_synthetic_gas
-from tfp_flows.maf import MAFFlow
+from tfp_flows.datasets.gas import prepare_gas, read_gas, write_synthetic_gas
+from tfp_flows.flows.maf import MAFFlow
 from tfp_flows.seeding import seed_everything
-from tfp_flows.trainer import TrainConfig, Trainer
+from tfp_flows.training import (EarlyStopping, Evaluation, Evaluator, MaximumLikelihood, TrainConfig,
+                                Trainer)
 
 REQUIRED = {"recipe", "columns_kept", "n_train", "n_val", "n_test", "test_log_likelihood",
             "base_log_likelihood_test", "steps", "epochs", "wall_seconds", "seed"}
 
 
+def _quiet(*_):
+    pass
+
+
+def _trainer(flow, train, test, cfg, run_dir, val=None, log=_quiet):
+    """The GAS experiment's set-up: maximum likelihood, P2's evaluations, early stopping
+    when there is a validation set."""
+    ev = Evaluator(flow, cfg.bn_eval, cfg.eval_batch_size)
+    callbacks = [Evaluation(ev, {"test": test}, every=cfg.eval_every)]
+    if val is not None:
+        callbacks.append(EarlyStopping(ev, val, cfg.patience, run_dir))
+    return Trainer(flow, MaximumLikelihood(train, cfg.batch_size, cfg.seed), cfg, run_dir, callbacks, log=log)
+
+
 @pytest.fixture(scope="module")
-def splits(tmp_path_factory):
+def gas_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("gas") / "ethylene_CO.txt"
     write_synthetic_gas(path, 6000, seed=5)
-    return prepare_gas(read_gas(path), "blog", seed=0)
+    return path
 
 
-def _meta(s):
-    return {"recipe": s.recipe, "columns_kept": s.columns_kept}
+@pytest.fixture(scope="module")
+def splits(gas_file):
+    return prepare_gas(read_gas(gas_file), "blog", seed=0)
 
 
-def test_a_few_hundred_steps_beat_the_base_distribution(splits, tmp_path):
-    seed_everything(0)
-    flow = MAFFlow(splits.dims, seed=0)  # P2's model: 10 MAFs, 2 x 100 tanh, BN, reversals
-    cfg = TrainConfig(batch_size=100, learning_rate=1e-4, epochs=10, max_steps=300,
-                      eval_every=100, progress=False)
-    res = Trainer(flow, splits.train, splits.test, cfg, tmp_path / "run", meta=_meta(splits)).run(
-        log=lambda *_: None)
+def test_a_few_hundred_steps_beat_the_base_distribution(gas_file, splits, tmp_path):
+    from tfp_flows.experiments import GasConfig, run_gas
+
+    # P2's model (10 MAFs, 2 x 100 tanh, BN, reversals), run by the GAS experiment.
+    cfg = GasConfig(data=gas_file, out=tmp_path / "run",
+                    train=TrainConfig(batch_size=100, learning_rate=1e-4, epochs=10, max_steps=300,
+                                      eval_every=100, progress=False))
+    res = run_gas(cfg, log=_quiet)
     assert REQUIRED <= set(res)
     assert res["steps"] == 300 and res["epochs"] == 10  # 30 batches an epoch
     assert res["test_log_likelihood"]["mean"] > res["base_log_likelihood_test"] + 0.5
@@ -52,8 +69,7 @@ def _small_run(splits, run_dir, log=lambda *_: None, resume=False):
     flow = MAFFlow(splits.dims, layers=2, hidden_units=(16,), seed=3)
     cfg = TrainConfig(batch_size=100, learning_rate=1e-3, epochs=2, eval_every=5,
                       checkpoint_every=7, seed=3, progress=False)
-    trainer = Trainer(flow, splits.train, splits.test, cfg, run_dir, meta=_meta(splits))
-    trainer.run(resume=resume, log=log)
+    _trainer(flow, splits.train, splits.test, cfg, run_dir, log=log).run(resume=resume)
     return flow
 
 
@@ -81,9 +97,8 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(splits, tmp_path
     m1 = (tmp_path / "straight" / "metrics.jsonl").read_text()
     m2 = (tmp_path / "resumed" / "metrics.jsonl").read_text()
     assert m1 == m2
-    r1 = json.loads((tmp_path / "straight" / "results.json").read_text())
-    r2 = json.loads((tmp_path / "resumed" / "results.json").read_text())
-    assert r1["test_log_likelihood"] == r2["test_log_likelihood"] and r2["steps"] == 60
+    x = tf.constant(splits.test)
+    np.testing.assert_array_equal(straight.log_prob(x).numpy(), resumed.log_prob(x).numpy())
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(splits, tmp_path):
@@ -92,9 +107,9 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(splits, tmp_pa
     seed_everything(0)
     flow = MAFFlow(splits.dims, layers=2, hidden_units=(8,), seed=0)
     cfg = TrainConfig(epochs=1, eval_every=1000, checkpoint_every=3, progress=False)
-    trainer = Trainer(flow, train, splits.test, cfg, tmp_path / "run", meta=_meta(splits))
+    trainer = _trainer(flow, train, splits.test, cfg, tmp_path / "run")
     with pytest.raises(ValueError, match="non-finite") as err:
-        trainer.run(log=lambda *_: None)
+        trainer.run()
     bad_step = int(str(err.value).split("at step ")[1].split()[0])
     assert not (tmp_path / "run" / "results.json").exists()
     latest = tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints"))
@@ -107,11 +122,11 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(splits, tmp_pa
 def test_refuses_to_overwrite_and_to_resume_nothing(splits, tmp_path):
     flow = MAFFlow(splits.dims, layers=1, hidden_units=(4,), seed=0)
     cfg = TrainConfig(epochs=1, max_steps=2, progress=False)
-    Trainer(flow, splits.train, splits.test, cfg, tmp_path / "a").run(log=lambda *_: None)
+    _trainer(flow, splits.train, splits.test, cfg, tmp_path / "a").run()
     with pytest.raises(ValueError, match="already holds a run"):
-        Trainer(flow, splits.train, splits.test, cfg, tmp_path / "a").run(log=lambda *_: None)
+        _trainer(flow, splits.train, splits.test, cfg, tmp_path / "a").run()
     with pytest.raises(ValueError, match="nothing to resume"):
-        Trainer(flow, splits.train, splits.test, cfg, tmp_path / "b").run(resume=True)
+        _trainer(flow, splits.train, splits.test, cfg, tmp_path / "b").run(resume=True)
 
 
 def _cli(*args, cwd):
@@ -149,23 +164,21 @@ def test_early_stopping_on_validation_restores_the_best_weights(splits, tmp_path
     seed_everything(0)
     flow = MAFFlow(splits.dims, layers=1, hidden_units=(4,), seed=0)
     cfg = TrainConfig(batch_size=1000, epochs=10, patience=2, eval_every=1000, progress=False)
-    trainer = Trainer(flow, splits.train[:2000], splits.test, cfg, tmp_path / "run", val=splits.test[:500])
+    val = splits.test[:500]
+    trainer = _trainer(flow, splits.train[:2000], splits.test, cfg, tmp_path / "run", val=val)
+    stopping = next(cb for cb in trainer.callbacks if isinstance(cb, EarlyStopping))
     scripted = iter([1.0, 2.0, 1.5, 1.9])  # epoch 2 is best; 3 and 4 do not improve
     snapshots = {}
-    real = trainer.log_likelihood
 
     def fake(data):
-        # Only the end-of-epoch validation (position reset to batch 0) follows the script.
-        if data is trainer.val and int(trainer.state["batch_in_epoch"].numpy()) == 0:
-            epoch = int(trainer.state["epoch"].numpy())
-            snapshots[epoch] = [v.numpy().copy() for v in flow.trainable_variables]
-            return next(scripted), 0.0
-        return real(data)
+        epoch = int(trainer.state["epoch"].numpy())
+        snapshots[epoch] = [v.numpy().copy() for v in flow.trainable_variables]
+        return next(scripted), 0.0
 
-    monkeypatch.setattr(trainer, "log_likelihood", fake)
-    res = trainer.run(log=lambda *_: None)
+    monkeypatch.setattr(stopping, "evaluator", fake)
+    res = trainer.run()
     assert res["stopped_early"] is True and res["epochs"] == 4
-    assert res["best_val_log_likelihood"] == 2.0
+    assert stopping.best == 2.0 and [r["val_ll"] for r in trainer.records if "val_ll" in r] == [1.0, 2.0, 1.5, 1.9]
     for v, best in zip(flow.trainable_variables, snapshots[2]):
         np.testing.assert_array_equal(v.numpy(), best)
 
@@ -177,8 +190,8 @@ def _curve_run(splits, run_dir, **overrides):
     settings = dict(batch_size=100, learning_rate=1e-4, epochs=2, eval_every=7, checkpoint_every=9,
                     seed=0, progress=False)
     cfg = TrainConfig(**{**settings, **overrides})
-    trainer = Trainer(flow, splits.train[:2950], splits.test, cfg, run_dir)  # 30 batches, last 50 rows
-    trainer.run(log=lambda *_: None)
+    trainer = _trainer(flow, splits.train[:2950], splits.test, cfg, run_dir)  # 30 batches, last 50 rows
+    trainer.run()
     lines = [json.loads(ln) for ln in (run_dir / "metrics.jsonl").read_text().splitlines()]
     return trainer, np.array([[r["train_ll_running_mean"], r["test_ll"]] for r in lines])
 
@@ -201,10 +214,10 @@ def test_steps_per_call_and_xla_leave_the_loss_curve_unchanged(splits, tmp_path)
 
 def test_xla_auto_rule():
     cfg = TrainConfig(batch_size=100, epochs=1)
-    assert cfg.use_xla(n_train=2_100_000) and not cfg.use_xla(n_train=1_000_000)  # 21,000 vs 10,000 steps
-    assert not TrainConfig(batch_size=100, epochs=100, max_steps=500).use_xla(n_train=2_000_000)
-    assert not TrainConfig(batch_size=5000, epochs=100).use_xla(n_train=2_000_000)
-    assert TrainConfig(xla="on").use_xla(10) and not TrainConfig(xla="off").use_xla(10**9)
+    assert cfg.use_xla(steps_per_epoch=21_000) and not cfg.use_xla(steps_per_epoch=10_000)
+    assert not TrainConfig(batch_size=100, epochs=100, max_steps=500).use_xla(steps_per_epoch=20_000)
+    assert not TrainConfig(batch_size=5000, epochs=100).use_xla(steps_per_epoch=400)
+    assert TrainConfig(xla="on").use_xla(1) and not TrainConfig(xla="off").use_xla(10**6)
 
 
 def test_train_steps_follows_the_epoch_order_and_matches_run(splits, tmp_path):
@@ -213,14 +226,14 @@ def test_train_steps_follows_the_epoch_order_and_matches_run(splits, tmp_path):
     flow = MAFFlow(splits.dims, layers=2, hidden_units=(16,), seed=0)
     cfg = TrainConfig(batch_size=100, learning_rate=1e-3, epochs=2, max_steps=45, xla="off",
                       eval_every=1000, checkpoint_every=1000, progress=False, steps_per_call=7)
-    trainer = Trainer(flow, splits.train, splits.test, cfg, tmp_path / "unused")
+    trainer = _trainer(flow, splits.train, splits.test, cfg, None)
     losses = trainer.train_steps(45)  # crosses into epoch 2 (30 batches an epoch)
     assert losses.shape == (45,) and np.all(np.isfinite(losses))
     assert int(trainer.state["epoch"].numpy()) == 1 and int(trainer.state["batch_in_epoch"].numpy()) == 15
     weights = [v.numpy() for v in flow.trainable_variables]
     seed_everything(0)
     flow2 = MAFFlow(splits.dims, layers=2, hidden_units=(16,), seed=0)
-    Trainer(flow2, splits.train, splits.test, cfg, tmp_path / "run").run(log=lambda *_: None)
+    _trainer(flow2, splits.train, splits.test, cfg, tmp_path / "run").run()
     for a, b in zip(weights, flow2.trainable_variables):
         np.testing.assert_allclose(a, b.numpy(), rtol=1e-6, atol=1e-6)
 
@@ -238,11 +251,14 @@ def test_xla_loop_compiles_once_for_every_number_of_steps():
     flow = MAFFlow(2, layers=1, hidden_units=(4,), seed=0)
     optimizer = tf_keras.optimizers.Adam(1e-3)
     optimizer.build(flow.trainable_variables)
-    run = make_train_loop(lambda b: -tf.reduce_mean(flow.log_prob(b, training=True)),
-                          flow.trainable_variables, optimizer, data, jit_compile=True)
+    data = tf.constant(data)
+    step = tf.Variable(0, dtype=tf.int64)
+    run = make_train_loop(lambda row, t: -tf.reduce_mean(flow.log_prob(tf.gather(data, row), training=True)),
+                          flow.trainable_variables, optimizer, step, jit_compile=True)
     graph = run.get_concrete_function().graph
     loops = [op for op in graph.get_operations() if op.type in ("While", "StatelessWhile")]
     assert len(loops) == 1
     assert tf.get_static_value(loops[0].inputs[1]) == -1
     losses, applied = run(tf.constant(np.arange(50).reshape(5, 10), tf.int32), tf.constant(3))
     assert int(applied) == 3 and np.all(losses.numpy()[3:] == 0) and np.all(losses.numpy()[:3] != 0)
+    assert int(step.numpy()) == 3

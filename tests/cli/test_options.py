@@ -1,0 +1,70 @@
+"""Options generated from the config dataclasses: one declaration, every command."""
+
+import dataclasses
+import importlib
+
+import pytest
+
+from conftest import ROOT
+from tfp_flows import cli
+from tfp_flows.cli.options import add_config_options, config_from_args
+from tfp_flows.experiments import GasConfig, SpeechConfig, VIConfig
+
+
+def _parse(cls, argv=()):
+    parser = add_config_options(cli.ArgumentParser(prog="t"), cls)
+    return config_from_args(cls, parser.parse_args(list(argv)))
+
+
+@pytest.mark.parametrize("cls", [GasConfig, SpeechConfig, VIConfig])
+def test_no_options_give_the_config_defaults(cls):
+    assert _parse(cls) == cls()
+
+
+def test_options_reach_nested_configs_and_keep_each_experiments_defaults():
+    gas = _parse(GasConfig, ["--learning-rate", "0.01", "--hidden", "8", "8", "--no-batch-norm", "--max-steps", "7"])
+    assert gas.train.learning_rate == 0.01 and gas.model.hidden_units == [8, 8]
+    assert gas.model.batch_norm is False and gas.train.max_steps == 7 and gas.train.batch_size == 100
+    speech = _parse(SpeechConfig)
+    assert speech.train.learning_rate == 1e-3 and speech.model.hidden_units == [512, 512]
+    assert speech.train.eval_every is None  # once an epoch, P2's table
+
+
+def test_vi_gets_only_the_training_options_that_mean_something_for_it():
+    parser = add_config_options(cli.ArgumentParser(prog="t"), VIConfig)
+    flags = {a for action in parser._actions for a in action.option_strings}
+    assert {"--max-steps", "--batch-size", "--seeds", "--no-anneal"} <= flags
+    assert not {"--eval-every", "--patience", "--bn-eval", "--epochs"} & flags
+
+
+@pytest.mark.parametrize("argv, fragment", [(["--batch-size", "0"], "--batch-size"),
+                                            (["--recipe", "caret"], "--recipe"),
+                                            (["--learning-rate", "-1"], "--learning-rate")])
+def test_bad_values_are_one_line_usage_errors(argv, fragment, capsys):
+    with pytest.raises(SystemExit) as err:
+        _parse(GasConfig, argv)
+    assert err.value.code == 2
+    message = capsys.readouterr().err.strip().splitlines()
+    assert len(message) == 1 and fragment in message[0]
+
+
+def test_every_field_has_help():
+    def fields(cls):
+        for f in dataclasses.fields(cls):
+            default = getattr(cls(), f.name)
+            if dataclasses.is_dataclass(default):
+                yield from fields(type(default))
+            else:
+                yield cls.__name__, f
+    missing = [(c, f.name) for cls in (GasConfig, SpeechConfig, VIConfig) for c, f in fields(cls)
+               if not f.metadata.get("help")]
+    assert not missing
+
+
+def test_declared_commands_exist():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert len(scripts) == 5
+    for target in scripts.values():
+        module, function = target.split(":")
+        assert callable(getattr(importlib.import_module(module), function))

@@ -1,0 +1,108 @@
+"""P2 reproductions: masking, and the GAS section's three outcomes (skipped, synthetic, checked)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import REPRODUCTIONS, ROOT
+from tfp_flows.datasets.gas import write_synthetic_gas
+
+
+def _run(*args, cwd=ROOT):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, env=env)
+
+
+def test_masking_matches_the_ledger(script, tmp_path, capsys):
+    assert script("p2_masking").main(["--out", str(tmp_path)]) == 0
+    rows = json.loads((tmp_path / "results.json").read_text())["rows"]
+    checked = {r["key"]: r["ok"] for r in rows if r["ok"] is not None}
+    assert checked == {"p2.masking.mask": True, "p2.masking.kernel_mask": True,
+                       "p2.masking.first_column": True, "p2.masking.autoregressive": True}
+
+
+def test_gas_without_the_file_says_how_to_get_it_and_skips(tmp_path):
+    proc = _run(REPRODUCTIONS / "p2_gas.py", "--data", tmp_path / "nope.txt", "--out", tmp_path / "o")
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stdout.startswith("SKIP") and "make train-gas" in proc.stdout
+
+
+def test_gas_pipeline_end_to_end_on_synthetic_data(script, tmp_path, capsys):
+    code = script("p2_gas").main(["--synthetic", "3000", "--eval-every", "5", "--out", str(tmp_path),
+                                 "--no-progress", "--max-steps", "12"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "SYNTHETIC DATA" in out and "P2 train" in out and "nothing compared" in out
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["synthetic"] is True and all(r["ok"] is None for r in results["rows"])
+
+
+def test_gas_rows_are_info_unless_the_file_is_the_uci_one(tmp_path):
+    """On a GAS-format file that is not the UCI file every row is info (the base
+    log-likelihood rows pass for any z-scored file, so they prove nothing); with a ledger
+    that takes this file's row count for the UCI file's, the same rows are checks, and
+    the column check fails on it."""
+    data = tmp_path / "ethylene_CO.txt"
+    write_synthetic_gas(data, 40_000, seed=2)
+    args = ["--data", data, "--max-steps", "5", "--no-progress"]
+    proc = _run(REPRODUCTIONS / "p2_gas.py", *args, "--out", tmp_path / "o")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "NOT THE UCI FILE" in proc.stdout and "0/0 checks" in proc.stdout
+    rows = json.loads((tmp_path / "o" / "results.json").read_text())["rows"]
+    assert all(r["ok"] is None for r in rows)
+
+    ledger = json.loads((REPRODUCTIONS / "ledger.json").read_text())
+    ledger["entries"]["p2.gas.n_rows"]["value"] = 40_000
+    (tmp_path / "ledger.json").write_text(json.dumps(ledger))
+    proc = _run(REPRODUCTIONS / "p2_gas.py", *args, "--out", tmp_path / "o2", "--ledger", tmp_path / "ledger.json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    rows = {r["key"]: r for r in json.loads((tmp_path / "o2" / "results.json").read_text())["rows"] if r["key"]}
+    assert rows["p2.gas.columns_kept"]["ok"] is False and rows["p2.gas.n_rows"]["ok"] is True
+    assert rows["p2.gas.base_ll_test"]["ok"] is not None
+
+
+def test_gas_reuses_a_finished_run_only_with_the_same_settings(script, tmp_path, capsys):
+    """A finished run is reported again only when data and settings match: a 5-step run
+    must not be reported for a 9-step request, nor a 2-layer run for a 3-layer one."""
+    base = ["--synthetic", "2000", "--eval-every", "3", "--out", str(tmp_path), "--no-progress",
+            "--layers", "2", "--hidden", "8"]
+
+    def reported():
+        run = Path(json.loads((tmp_path / "results.json").read_text())["run"])
+        return run, json.loads((run / "results.json").read_text())
+
+    assert script("p2_gas").main(base + ["--max-steps", "5"]) == 0
+    first, res = reported()
+    assert res["steps"] == 5
+    capsys.readouterr()
+    assert script("p2_gas").main(base + ["--max-steps", "5"]) == 0
+    assert "same settings" in capsys.readouterr().out and reported()[0] == first
+    assert script("p2_gas").main(base + ["--max-steps", "9"]) == 0
+    assert "not reused" in capsys.readouterr().out
+    second, res = reported()
+    assert second != first and res["steps"] == 9
+    assert script("p2_gas").main(base + ["--max-steps", "9", "--layers", "3"]) == 0
+    third, res = reported()
+    assert third not in (first, second) and res["model"]["layers"] == 3
+
+
+def test_audio_reuses_a_finished_run_only_with_the_same_settings(script, fake_root, tmp_path, capsys):
+    base = ["--data", str(fake_root), "--features", "logmel", "--layers", "1", "--hidden", "8",
+            "--out", str(tmp_path), "--no-progress"]
+
+    def reported():
+        run = Path(json.loads((tmp_path / "results.json").read_text())["run"])
+        return run, json.loads((run / "results.json").read_text())
+
+    assert script("p2_audio").main(base + ["--epochs", "1"]) == 0
+    first, res = reported()
+    assert res["epochs"] == 1
+    capsys.readouterr()
+    assert script("p2_audio").main(base + ["--epochs", "1"]) == 0
+    assert "same settings" in capsys.readouterr().out and reported()[0] == first
+    assert script("p2_audio").main(base + ["--epochs", "2"]) == 0
+    second, res = reported()
+    assert second != first and res["epochs"] == 2
