@@ -1,4 +1,4 @@
-"""GAS loading speed: tfp_flows.gas.read_gas (first parse and cached) against
+"""GAS loading speed: tfp_flows.datasets.gas.read_gas (first parse and cached) against
 pandas.read_csv(sep=r"\\s+") on a generated 4,208,261-row GAS-format file.
 
 "First parse" is everything a first call with a cache folder does: map the file, hash
@@ -44,8 +44,8 @@ def main(argv=None):
 
     import pandas as pd
 
-    import tfp_flows.gas as gas
-    from tfp_flows.gas import read_gas, write_synthetic_gas
+    import tfp_flows.datasets.gas.reader as gas
+    from tfp_flows.datasets.gas import read_gas, write_synthetic_gas
 
     path = args.data / f"gas_{args.rows}.txt"
     if not path.exists():

@@ -47,6 +47,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 TFP_KINDS = ("tfp_flows", "tfp_flows_xla_off", "tfp_plain_step")
 TORCH_KINDS = ("zuko", "nflows")
+BASELINE = "tfp_flows_baseline"  # tfp_flows as an earlier checkout has it (--baseline-tree)
 GOALS = {100: 1.5, 1000: 1.2}  # tfp_flows / zuko, medians (the issue's goals)
 
 
@@ -58,10 +59,9 @@ class TFPWorker:
         import tensorflow as tf
         import tf_keras
 
-        from tfp_flows.maf import MAFFlow
+        from tfp_flows.flows import MAFFlow
         from tfp_flows.seeding import seed_everything
-        from tfp_flows.trainer import TrainConfig, Trainer
-        from tfp_flows.training import make_train_step
+        from tfp_flows.training import MaximumLikelihood, TrainConfig, Trainer
 
         self.tf, self.kind, self.batch = tf, kind, batch
         self.train, self.test = data["train"], data["test"]
@@ -73,21 +73,38 @@ class TFPWorker:
             self.optimizer = tf_keras.optimizers.Adam(1e-4)
             self.optimizer.build(self.flow.trainable_variables)
             self.data = tf.constant(self.train)
-            self.step = make_train_step(lambda b: -tf.reduce_mean(self._generic_log_prob(b)),
-                                        self.flow.trainable_variables, self.optimizer)
+            self.step = self._plain_step()
             self.order, self.pos = self.rng.permutation(len(self.train)), 0
         else:
             # The trainer's default, xla="auto", picks XLA for runs of 20,000 steps or more
             # (tfp_flows here) and no XLA for shorter ones (tfp_flows_xla_off).
             cfg = TrainConfig(batch_size=batch, learning_rate=1e-4, epochs=1, progress=False,
                               seed=seed, xla="on" if kind == "tfp_flows" else "off")
-            self.trainer = Trainer(self.flow, self.train, self.test, cfg, Path(tempfile.mkdtemp()))
+            self.trainer = Trainer(self.flow, MaximumLikelihood(self.train, batch, seed), cfg)
             self.optimizer, self.xla = self.trainer.optimizer, self.trainer.xla
         self.initial = [v.numpy() for v in self._all_variables()]
 
+    def _plain_step(self):
+        """The baseline: one compiled step per batch, called from Python, applying only
+        finite updates (what the first trainer did)."""
+        tf, variables = self.tf, self.flow.trainable_variables
+
+        @tf.function
+        def step(batch):
+            with tf.GradientTape() as tape:
+                loss = -tf.reduce_mean(self._generic_log_prob(batch))
+            grads = tape.gradient(loss, variables)
+            finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
+            if finite:
+                self.optimizer.apply_gradients(zip(grads, variables))
+            return loss, finite
+        return step
+
     def _generic_log_prob(self, x):
+        """Densities through TFP's generic bijector calls (each MADE runs twice), in
+        training mode (the flow's private training-mode chain)."""
         y, total = self.tf.identity(x), 0.0
-        for b in self.flow.distribution.bijector.bijectors:
+        for b in self.flow._bijector(training=True).bijectors:
             total += b.inverse_log_det_jacobian(y, event_ndims=1)
             y = b.inverse(y)
         return self.flow.base.log_prob(y) + total
@@ -120,7 +137,7 @@ class TFPWorker:
             self.order, self.pos = self.rng.permutation(len(self.train)), 0
 
     def test_ll(self):
-        from tfp_flows.trainer import evaluate_log_likelihood
+        from tfp_flows.training import evaluate_log_likelihood
 
         return evaluate_log_likelihood(lambda c: self.flow.log_prob(c, training=False), self.test)
 
@@ -259,10 +276,15 @@ class Worker:
     def __init__(self, kind, batch, data_path, args, log_dir):
         self.kind = kind
         self.log = log_dir / f"{kind}-{batch}.log"
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--batch", str(batch),
+        script, worker_kind = Path(__file__).resolve(), kind
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        if kind == BASELINE:  # the earlier checkout's own worker, importing its own tfp_flows
+            tree = args.baseline_tree.resolve()
+            script, worker_kind = tree / "benchmarks" / "bench_train.py", "tfp_flows"
+            env["PYTHONPATH"] = os.pathsep.join([str(tree), *filter(None, [env.get("PYTHONPATH")])])
+        cmd = [sys.executable, str(script), "--worker", worker_kind, "--batch", str(batch),
                "--data", str(data_path), "--layers", str(args.layers), "--seed", str(args.seed),
                "--hidden", *map(str, args.hidden)]
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=open(self.log, "w"), text=True, env=env)
         self.info = None
@@ -312,7 +334,7 @@ def stats(values):
 
 
 def gas_like(rows, seed, path):
-    from tfp_flows.gas import prepare_gas, read_gas, write_synthetic_gas
+    from tfp_flows.datasets.gas import prepare_gas, read_gas, write_synthetic_gas
 
     with tempfile.TemporaryDirectory() as d:
         write_synthetic_gas(Path(d) / "gas.txt", rows, seed=seed)
@@ -342,6 +364,8 @@ def run_benchmark(args):
         print("torch, zuko or nflows is not installed: timing tfp_flows only "
               "(pip install -r requirements-bench.txt, or make bench)", flush=True)
         torch_kinds = []
+    if args.baseline_tree is not None:
+        kinds.append(BASELINE)
     kinds += torch_kinds
     work = Path(tempfile.mkdtemp(prefix="bench_train_"))
     data_path = work / "data.npz"
@@ -373,9 +397,12 @@ def run_benchmark(args):
                      "warmup_seconds": {k: w.warmup for k, w in workers.items()},
                      "samples_per_s": speeds, "samples_per_s_summary": {k: stats(v) for k, v in speeds.items()},
                      "ratios": {}}
-            for k in [k for k in kinds if k in TFP_KINDS]:
+            for k in [k for k in kinds if k in TFP_KINDS or k == BASELINE]:
                 for lib in torch_kinds:
                     entry["ratios"][f"{k}/{lib}"] = stats(np.array(speeds[k]) / np.array(speeds[lib]))
+            if BASELINE in speeds and "tfp_flows" in speeds:
+                entry["ratios"][f"tfp_flows/{BASELINE}"] = stats(np.array(speeds["tfp_flows"]) /
+                                                                 np.array(speeds[BASELINE]))
             if args.quality and batch == 100:
                 entry["quality"] = {}
                 for k, w in workers.items():
@@ -418,6 +445,10 @@ def report(results, out):
         if goal and r:
             verdicts.append(f"goal at batch {batch}: tfp_flows/zuko median {r['median']:.2f}x "
                             f"(goal {goal}x): {'MET' if r['median'] >= goal else 'NOT MET'}")
+        b = e["ratios"].get(f"tfp_flows/{BASELINE}")
+        if b:
+            verdicts.append(f"batch {batch}: tfp_flows / the baseline tree's tfp_flows, same repetitions: "
+                            f"{b['min']:.2f} / {b['median']:.2f} / {b['max']:.2f} (min / median / max)")
         if e["params_check"] != "ok":
             verdicts.append(f"PARAMETER CHECK FAILED at batch {batch}: {e['params_check']}")
     threads = {k: v for e in results["batches"].values() for k, v in e["threads"].items()}
@@ -449,6 +480,9 @@ def build_parser():
     p.add_argument("--quality-epochs", type=int, default=3, help="(default: %(default)s)")
     p.add_argument("--out", type=Path, default=HERE / "results")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--baseline-tree", type=Path, default=None, metavar="DIR",
+                   help="also time tfp_flows as the checkout in DIR has it (e.g. `git worktree add DIR "
+                        "HEAD~5`), side by side in the same repetitions, to check a change for slow-downs")
     p.add_argument("--worker", choices=TFP_KINDS + TORCH_KINDS, help=argparse.SUPPRESS)
     p.add_argument("--batch", type=int, help=argparse.SUPPRESS)
     p.add_argument("--data", type=Path, help=argparse.SUPPRESS)
@@ -463,6 +497,10 @@ def main(argv=None):
         if getattr(args, name) < 1:
             print(f"bench_train: --{name.replace('_', '-')} must be at least 1", file=sys.stderr)
             return 2
+    if args.baseline_tree is not None and not (args.baseline_tree / "benchmarks" / "bench_train.py").exists():
+        print(f"bench_train: {args.baseline_tree} has no benchmarks/bench_train.py (not a checkout of this project)",
+              file=sys.stderr)
+        return 2
     for name in ("batch_sizes", "hidden"):
         if min(getattr(args, name)) < 1:
             print(f"bench_train: every --{name.replace('_', '-')} value must be at least 1", file=sys.stderr)
