@@ -89,12 +89,13 @@ def test_gas_reuses_a_finished_run_only_with_the_same_settings(script, tmp_path,
     assert third not in (first, second) and res["model"]["layers"] == 3
 
 
-def test_audio_reuses_a_finished_run_only_with_the_same_settings(script, fake_root, tmp_path, capsys):
+def test_audio_reuses_a_finished_run_only_with_the_same_settings(script, fake_root, tmp_path_factory, capsys):
+    out = tmp_path_factory.mktemp("out")  # outside the data folder (fake_root)
     base = ["--data", str(fake_root), "--features", "logmel", "--layers", "1", "--hidden", "8",
-            "--out", str(tmp_path), "--no-progress"]
+            "--out", str(out), "--no-progress"]
 
     def reported():
-        run = Path(json.loads((tmp_path / "results.json").read_text())["run"])
+        run = Path(json.loads((out / "results.json").read_text())["run"])
         return run, json.loads((run / "results.json").read_text())
 
     assert script("p2_audio").main(base + ["--epochs", "1"]) == 0
@@ -106,3 +107,7 @@ def test_audio_reuses_a_finished_run_only_with_the_same_settings(script, fake_ro
     assert script("p2_audio").main(base + ["--epochs", "2"]) == 0
     second, res = reported()
     assert second != first and res["epochs"] == 2
+    (fake_root / "one" / "00000000_nohash_0.wav").unlink()  # the data changed: train again
+    capsys.readouterr()
+    assert script("p2_audio").main(base + ["--epochs", "2"]) == 0
+    assert "same settings" not in capsys.readouterr().out and reported()[0] not in (first, second)
