@@ -24,7 +24,7 @@ ALLOWED = {
     "cli": {"experiments", "training", "flows", "datasets", "reporting", *UTILITIES},
     **{u: set() for u in UTILITIES},
 }
-COMPAT_ALIASES = {"train_gas", "train_speech", "train_vi", "score_audio", "synth_speech"}
+COMPAT_ALIASES = {"train_gas", "train_speech", "train_vi", "score_audio", "synth_speech", "export", "score"}
 
 
 def _imports(path):

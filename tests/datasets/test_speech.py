@@ -1,5 +1,7 @@
 """Speech Commands: reader, splits, decoding, features, anomaly metrics, scoring."""
 
+import csv
+import io
 import json
 import os
 import subprocess
@@ -135,8 +137,9 @@ def test_train_then_score_a_wav(fake_root, tmp_path):
     bad.write_text("nope")
     proc = _run("-m", "tfp_flows.score_audio", "--run", run, fake_root / "zero" / "00000003_nohash_0.wav", bad)
     assert proc.returncode == 1
-    line = [ln for ln in proc.stdout.splitlines() if "00000003" in ln][0]
-    assert line.split("\t")[2] in ("ok", "FLAGGED (unlike the target word)")
+    rows = list(csv.DictReader(io.StringIO(proc.stdout)))
+    assert len(rows) == 1 and rows[0]["item"] == "clip" and rows[0]["flagged"] in ("0", "1")
+    assert np.isfinite(float(rows[0]["log_density"]))
     assert "bad.wav: not a readable PCM WAV" in proc.stderr and "Traceback" not in proc.stderr
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from tfp_flows.errors import UsageError
 from tfp_flows.experiments.common import (MAFOptions, begin_run, build_maf, check_run_folder,
                                           fit_maximum_likelihood)
 from tfp_flows.files import write_json_atomic
@@ -30,6 +31,9 @@ class GasConfig:
     recipe: str = field(default="blog", metadata={
         "help": "preprocessing: P2's ('blog') or the MAF paper's ('maf')", "choices": ("blog", "maf")})
     max_rows: Optional[int] = field(default=None, metadata={"help": "read only the first N data rows"})
+    threshold_quantile: float = field(default=0.01, metadata={
+        "help": "flag rows below this quantile of the held-out rows' log-density (validation rows, "
+                "or test rows when the recipe has none)"})
     model: MAFOptions = field(default_factory=MAFOptions)
     train: TrainConfig = field(default_factory=TrainConfig)
     out: Optional[Path] = field(default=None, metadata={
@@ -48,11 +52,14 @@ def run_gas(config, log=print):
       ValueError: bad data (one line naming the file and line), a non-finite loss, or a
         run folder that holds another run (`UsageError`).
     """
+    from tfp_flows.anomaly import threshold_from
     from tfp_flows.datasets.gas import download_gas, prepare_gas, read_gas
     from tfp_flows.seeding import seed_everything
     from tfp_flows.training import Evaluator, evaluate_log_likelihood
 
     cfg, out = config, config.run_dir()
+    if not 0 < cfg.threshold_quantile < 1:
+        raise UsageError(f"--threshold-quantile must be in (0, 1), got {cfg.threshold_quantile}")
     check_run_folder(out, cfg.resume)
     data = Path(cfg.data)
     if not data.exists() and cfg.download and data == DEFAULT_GAS_DATA:
@@ -81,6 +88,8 @@ def run_gas(config, log=print):
 
     test_mean, test_se = evaluator(splits.test)
     base_ll = evaluate_log_likelihood(flow.base.log_prob, splits.test, cfg.train.eval_batch_size)[0]
+    reference = splits.val if splits.val is not None else splits.test
+    threshold = threshold_from(evaluator.log_prob(reference), cfg.threshold_quantile)
     results = {
         "data": str(data), "recipe": cfg.recipe, "columns_kept": splits.columns_kept,
         "n_rows": int(len(values)), "model": flow.config, "n_params": flow.count_params(),
@@ -88,7 +97,13 @@ def run_gas(config, log=print):
         "test_log_likelihood": {"mean": test_mean, "stderr": test_se},
         "base_log_likelihood_test": base_ll, "bn_eval": cfg.train.bn_eval,
         **fit, "best_val_log_likelihood": best_val,
-        "seed": cfg.train.seed, "settings": settings,
+        "seed": cfg.train.seed, "settings": settings, "flow_class": type(flow).__name__,
+        # log-densities here are of the standardised columns; the raw rows' are lower by
+        # sum(log std) (tfp_flows.experiments.export bakes that in)
+        "standardisation": {"columns": splits.columns_kept, "mean": splits.mean.tolist(),
+                            "std": splits.std.tolist()},
+        "threshold": {"value": threshold, "quantile": cfg.threshold_quantile,
+                      "reference": "validation rows" if splits.val is not None else "test rows"},
     }
     write_json_atomic(out / "results.json", results)
     log(f"test log-likelihood {test_mean:.4f} +- {2 * test_se:.4f} (2 se); base {base_ll:.4f}; "

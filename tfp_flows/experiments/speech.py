@@ -112,7 +112,7 @@ def run_speech(config, log=print):
         "n_train": len(train), "n_val": 0 if val is None else len(val), "n_test": len(test),
         "test_log_likelihood": {"mean": test_mean, "stderr": test_se}, "bn_eval": cfg.train.bn_eval,
         **fit, "best_val_log_likelihood": best_val,
-        "seed": cfg.train.seed, "settings": settings,
+        "seed": cfg.train.seed, "settings": settings, "flow_class": type(flow).__name__,
         "anomaly": report,
         "threshold": {"value": threshold, "quantile": cfg.threshold_quantile,
                       "reference": "validation clips" if val is not None else "training clips"},

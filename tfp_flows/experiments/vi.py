@@ -101,6 +101,7 @@ def run_vi_one(config, target, kind, K, seed, log_z, log=print):
     fit = trainer.run(resume=resume)
     kl, se = kl_divergence(flow, target, log_z[0], n=config.kl_samples)
     res = {"target": target, "flow": kind, "K": K, "seed": seed, "n_params": flow.count_params(),
+           "model": flow.config, "flow_class": type(flow).__name__,
            "kl": {"mean": kl, "stderr": se}, "log_z": {"value": log_z[0], "grid_error": log_z[1]},
            "skipped_steps": fit["skipped_steps"], "steps": fit["steps"],
            "loss_history": [[r["step"], r["loss"]] for r in trainer.records if "loss" in r],

@@ -1,0 +1,134 @@
+"""Runs exported as SavedModels that TensorFlow alone loads, and scored from the command line."""
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import ROOT
+from tfp_flows.datasets.gas import GAS_COLUMNS, write_synthetic_gas
+from tfp_flows.experiments import GasConfig, MAFOptions, VIConfig, run_gas, run_vi
+from tfp_flows.experiments.export import export_run, load_run
+from tfp_flows.training import TrainConfig
+
+# A fresh interpreter that imports TensorFlow only: the exported model must not need
+# tfp_flows (or TFP) to load and run.
+_FRESH = """
+import json, sys
+import numpy as np, tensorflow as tf
+m = tf.saved_model.load(sys.argv[1])
+x = np.load(sys.argv[2])
+out = {"method": m.log_prob(x).numpy().tolist(),
+       "signature": m.signatures["log_prob"](x=tf.constant(x))["output_0"].numpy().tolist(),
+       "sample_shape": list(m.signatures["sample"](n=tf.constant(5))["output_0"].shape),
+       "modules": [name for name in ("tfp_flows", "tensorflow_probability") if name in sys.modules]}
+print(json.dumps(out))
+"""
+
+
+def _run(*args, cwd=ROOT):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env)
+
+
+@pytest.fixture(scope="module")
+def gas_run(tmp_path_factory):
+    """A short GAS run (batch norm, so evaluation mode matters) on a generated file."""
+    d = tmp_path_factory.mktemp("gas")
+    write_synthetic_gas(d / "gas.txt", 3000, seed=4)
+    cfg = GasConfig(data=d / "gas.txt", out=d / "run", model=MAFOptions(layers=2, hidden_units=[16]),
+                    train=TrainConfig(learning_rate=1e-3, epochs=2, eval_every=10, progress=False, seed=1))
+    run_gas(cfg, log=lambda *_: None)
+    return d
+
+
+def _raw_rows(gas_dir, n=50):
+    from tfp_flows.datasets.gas import read_gas
+
+    res = json.loads((gas_dir / "run" / "results.json").read_text())
+    cols = [GAS_COLUMNS.index(c) for c in res["standardisation"]["columns"]]
+    return read_gas(gas_dir / "gas.txt")[:n, cols].astype(np.float32), res
+
+
+def test_exported_gas_model_matches_the_run_in_a_process_without_tfp_flows(gas_run, tmp_path):
+    x, res = _raw_rows(gas_run)
+    # The run's own density of the raw rows: the flow on standardised rows, plus the
+    # standardisation's log-Jacobian.
+    flow, _, kind = load_run(gas_run / "run")
+    mean, std = (np.asarray(res["standardisation"][k]) for k in ("mean", "std"))
+    z = ((x - mean) / std).astype(np.float32)
+    expected = flow.log_prob(z, training=False).numpy() - np.log(std).sum()
+    assert kind == "gas" and np.ptp(expected) > 1.0
+
+    out = export_run(gas_run / "run", tmp_path / "model")
+    np.save(tmp_path / "x.npy", x)
+    proc = _run("-c", _FRESH, out, tmp_path / "x.npy", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["modules"] == []
+    np.testing.assert_allclose(got["method"], expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got["signature"], expected, rtol=1e-5, atol=1e-5)
+    assert got["sample_shape"] == [5, 8]
+    facts = json.loads((out / "tfp_flows.json").read_text())
+    assert facts["kind"] == "gas" and facts["columns"] == res["standardisation"]["columns"]
+    assert facts["threshold"]["value"] == pytest.approx(res["threshold"]["value"] - np.log(std).sum())
+
+
+def test_exported_samples_are_in_raw_units(gas_run, tmp_path):
+    x, res = _raw_rows(gas_run, n=3000)
+    model = tf.saved_model.load(str(export_run(gas_run / "run", tmp_path / "m")))
+    draws = model.sample(tf.constant(4000)).numpy()
+    # the data's scale, not the standardised one: means within a fraction of an sd
+    sd = x.std(0)
+    assert np.all(np.abs(draws.mean(0) - x.mean(0)) < 0.5 * sd) and np.all(sd > 2.0)
+
+
+def test_export_refuses_an_existing_folder_and_a_folder_without_a_run(gas_run, tmp_path):
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(ValueError, match="already exists"):
+        export_run(gas_run / "run", tmp_path / "taken")
+    with pytest.raises(ValueError, match="no finished run"):
+        export_run(tmp_path / "taken", tmp_path / "new")
+    assert not (tmp_path / "new").exists() and not list(tmp_path.glob(".new*"))
+
+
+def test_score_gas_rows_with_the_run_and_with_its_export(gas_run, tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_text("Time CO Eth\n1 2 3\n")
+    exported = tmp_path / "model"
+    assert _run("-m", "tfp_flows.export", "--run", gas_run / "run", "--out", exported).returncode == 0
+    outputs = []
+    for model in (gas_run / "run", exported):
+        proc = _run("-m", "tfp_flows.score", "--model", model, gas_run / "gas.txt", bad)
+        assert proc.returncode == 1 and "bad.txt:2" in proc.stderr and "Traceback" not in proc.stderr
+        rows = list(csv.DictReader(io.StringIO(proc.stdout)))
+        assert len(rows) == 3000 and rows[0]["item"] == "1" and rows[-1]["item"] == "3000"
+        outputs.append(np.array([float(r["log_density"]) for r in rows]))
+        flagged = np.array([r["flagged"] == "1" for r in rows])
+        assert 0 < flagged.mean() < 0.1  # the threshold is the 1% quantile of the test rows
+    np.testing.assert_allclose(outputs[0], outputs[1], rtol=1e-5, atol=1e-4)
+    ok = _run("-m", "tfp_flows.score", "--model", exported, gas_run / "gas.txt", "--out", tmp_path / "s.csv")
+    assert ok.returncode == 0 and len((tmp_path / "s.csv").read_text().splitlines()) == 3001
+
+
+def test_vi_run_exports_and_scores_plain_tables(tmp_path):
+    cfg = VIConfig(targets=["U1"], K=[2], seeds=[0], kl_samples=500, out=tmp_path / "vi", figure=False,
+                   train=TrainConfig(batch_size=64, learning_rate=1e-2, max_steps=30, checkpoint_every=10,
+                                     progress=False, max_skipped=49, xla="off"))
+    run_vi(cfg, log=lambda *_: None)
+    run = tmp_path / "vi" / "U1-planar-K2-seed0"
+    flow, _, kind = load_run(run)
+    pts = np.random.default_rng(0).normal(size=(6, 2)).astype(np.float32)
+    np.savetxt(tmp_path / "pts.txt", pts)
+    model = tf.saved_model.load(str(export_run(run, tmp_path / "m")))
+    np.testing.assert_allclose(model.log_prob(pts).numpy(), flow.log_prob(pts).numpy(), rtol=1e-5, atol=1e-5)
+    proc = _run("-m", "tfp_flows.score", "--model", tmp_path / "m", tmp_path / "pts.txt")
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.DictReader(io.StringIO(proc.stdout)))
+    assert len(rows) == 6 and all(r["flagged"] == "" for r in rows)  # VI runs have no threshold

@@ -1,0 +1,152 @@
+"""Finished runs as models: load a run folder, and export it as a TensorFlow SavedModel.
+
+A run folder (GAS, speech or VI) holds `results.json` (the model's `config`, the run's
+standardisation and flagging threshold) and its weights (`best/` when there was a
+validation set, else `checkpoints/`). `RunModel` turns it into two functions of *raw*
+data, the run's standardisation z = (x - mean) / std baked in:
+
+* ``log_prob(x)`` = log p_flow((x - mean) / std) - sum(log std): the log-density of the
+  raw rows (the Jacobian of the standardisation included), batch norm in evaluation mode;
+* ``sample(n)`` = flow draws * std + mean, in raw units.
+
+`export_run` saves them as a SavedModel with serving signatures ``log_prob(x: float32[None,
+D]) -> float32[None]`` and ``sample(n: int32 scalar) -> float32[n, D]``, which TensorFlow
+alone can load (``tf.saved_model.load``; TensorFlow Serving), plus ``tfp_flows.json``
+beside it: the kind of run, its columns or features, and its threshold in raw units.
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from tfp_flows.experiments.common import read_json
+
+__all__ = ["RunModel", "export_run", "load_run", "SIDECAR"]
+
+SIDECAR = "tfp_flows.json"
+
+
+def _run_kind(results):
+    if "recipe" in results:
+        return "gas"
+    if "features" in results:
+        return "speech"
+    if "target" in results:
+        return "vi"
+    raise ValueError("results.json is not from a GAS, speech or VI run")
+
+
+def load_run(run_dir):
+    """(flow with the run's weights, results, kind) of a finished run folder.
+
+    Raises:
+      ValueError: one line naming the folder when it holds no finished run or no weights.
+    """
+    from tfp_flows import flows
+
+    run_dir = Path(run_dir)
+    results = read_json(run_dir / "results.json")
+    if results is None:
+        raise ValueError(f"{run_dir}: no finished run (results.json missing or unreadable)")
+    try:
+        kind = _run_kind(results)
+    except ValueError as err:
+        raise ValueError(f"{run_dir}: {err}") from None
+    default = "VIFlow" if kind == "vi" else "MAFFlow"  # (runs from before flow_class was recorded)
+    cls = getattr(flows, results.get("flow_class", default), None)
+    config = results.get("model")
+    if config is None and kind == "vi":  # runs from before "model" was recorded
+        s = results["settings"]
+        config = {"kind": results["flow"], "layers": results["K"], "hidden": s.get("iaf_hidden") or [16],
+                  "seed": results["seed"]}
+    if cls is None or config is None:
+        raise ValueError(f"{run_dir}: results.json does not say which flow it trained")
+    flow = cls(**config)
+    best = run_dir / "best" / "weights"
+    path = str(best) if best.with_name("weights.index").exists() else tf.train.latest_checkpoint(
+        str(run_dir / "checkpoints"))
+    if path is None:
+        raise ValueError(f"{run_dir}: no weights to load (no best/ or checkpoints/)")
+    tf.train.Checkpoint(flow=flow).read(path).expect_partial()
+    return flow, results, kind
+
+
+class RunModel(tf.Module):
+    """A flow with its run's standardisation: `log_prob` and `sample` in raw units.
+
+    Args:
+      flow: a `tfp_flows.flows.Flow` (its weights loaded).
+      mean, std: the standardisation, [D] each (None: none).
+    """
+
+    def __init__(self, flow, mean=None, std=None, name="run_model"):
+        super().__init__(name=name)
+        dims = flow.dims
+        self.flow = flow
+        mean = np.zeros(dims) if mean is None else np.asarray(mean, np.float64)
+        std = np.ones(dims) if std is None else np.asarray(std, np.float64)
+        if mean.shape != (dims,) or std.shape != (dims,) or np.any(std <= 0):
+            raise ValueError(f"the standardisation must be {dims} means and {dims} positive sds")
+        self.mean = tf.constant(mean, tf.float32)
+        self.std = tf.constant(std, tf.float32)
+        self.log_det = tf.constant(-np.log(std).sum(), tf.float32)  # d z / d x = 1 / std
+        self.log_prob = tf.function(self._log_prob, input_signature=[tf.TensorSpec([None, dims], tf.float32)])
+        self.sample = tf.function(self._sample, input_signature=[tf.TensorSpec([], tf.int32)])
+
+    def _log_prob(self, x):
+        z = (x - self.mean) / self.std
+        return tf.cast(self.flow.log_prob(z, training=False), tf.float32) + self.log_det
+
+    def _sample(self, n):
+        return tf.cast(self.flow.sample(n), tf.float32) * self.std + self.mean
+
+    @classmethod
+    def from_run(cls, run_dir):
+        """(RunModel, facts for scoring) of a finished run folder."""
+        flow, results, kind = load_run(run_dir)
+        st = results.get("standardisation") or {}
+        model = cls(flow, st.get("mean"), st.get("std"))
+        return model, facts_of(results, kind, float(model.log_det.numpy()))
+
+
+def facts_of(results, kind, log_det):
+    """What scoring needs to know of a run: kind, columns or features, the threshold in
+    raw units (the run records it on the standardised scale)."""
+    facts = {"kind": kind, "dims": None, "columns": None, "features": None, "threshold": None}
+    st = results.get("standardisation") or {}
+    facts["columns"] = st.get("columns") or results.get("columns_kept")
+    facts["features"] = results.get("features")
+    t = results.get("threshold")
+    if t is not None:
+        facts["threshold"] = {**t, "value": t["value"] + log_det, "scale": "raw"}
+    return facts
+
+
+def export_run(run_dir, out_dir):
+    """Write the run's model as a SavedModel (with `tfp_flows.json` beside it) to
+    `out_dir`, atomically (a temporary folder renamed into place). Returns `out_dir`.
+
+    Raises:
+      ValueError: `out_dir` exists, or the run cannot be loaded.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        raise ValueError(f"{out_dir} already exists; choose another --out")
+    model, facts = RunModel.from_run(run_dir)
+    facts["dims"] = model.flow.dims
+    facts["run"] = str(Path(run_dir).resolve())
+    tmp = out_dir.with_name(f".{out_dir.name}.part")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tf.saved_model.save(model, str(tmp), signatures={
+            "log_prob": model.log_prob.get_concrete_function(),
+            "sample": model.sample.get_concrete_function()})
+        (tmp / SIDECAR).write_text(json.dumps(facts, indent=2) + "\n")
+        tmp.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir

@@ -1,0 +1,106 @@
+"""Scoring new data with a trained flow: per-row (or per-clip) log-density and flag.
+
+`open_model(path)` takes an exported SavedModel folder (see `export`) or a finished run
+folder; `score(model, inputs)` yields one `Scored` per row of a GAS-format (or, for VI
+runs, plain numeric) text file and per audio clip, and a `Scored` with an `error` for
+each input that cannot be read. Log-densities are of the raw data; an item is flagged
+when it falls below the run's threshold (a low quantile of held-out log-densities).
+"""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+__all__ = ["Scored", "open_model", "score"]
+
+AUDIO_SUFFIXES = {".wav", ".wave"}
+
+
+@dataclass
+class Scored:
+    input: str
+    item: str
+    log_density: Optional[float] = None
+    flagged: Optional[bool] = None
+    error: Optional[str] = None
+
+
+@dataclass
+class _Model:
+    module: object  # held so that its variables live as long as `log_prob` is used
+    facts: dict
+
+    @property
+    def log_prob(self):
+        return self.module.log_prob
+
+
+def open_model(path):
+    """A model to score with: a SavedModel folder written by `export_run`, or a run folder.
+
+    Raises:
+      ValueError: one line naming the folder when it is neither.
+    """
+    import tensorflow as tf
+
+    from tfp_flows.experiments.export import SIDECAR, RunModel
+
+    path = Path(path)
+    if (path / "saved_model.pb").exists():
+        try:
+            facts = json.loads((path / SIDECAR).read_text())
+        except (OSError, ValueError):
+            raise ValueError(f"{path}: a SavedModel without {SIDECAR}; export it with tfp_flows.export") from None
+        return _Model(tf.saved_model.load(str(path)), facts)
+    if (path / "results.json").exists():
+        model, facts = RunModel.from_run(path)
+        facts["dims"] = model.flow.dims
+        return _Model(model, facts)
+    raise ValueError(f"{path}: neither an exported model (saved_model.pb) nor a finished run (results.json)")
+
+
+def _rows(path, facts):
+    """[rows, D] float32 of a text file: GAS-format (the run's columns picked) or plain."""
+    if facts["kind"] == "gas":
+        from tfp_flows.datasets.gas import GAS_COLUMNS, read_gas
+
+        values = read_gas(path)
+        return values[:, [GAS_COLUMNS.index(c) for c in facts["columns"]]].astype(np.float32)
+    try:
+        values = np.loadtxt(path, ndmin=2, dtype=np.float64)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path}: not a table of numbers ({' '.join(str(err).split())})") from None
+    if values.shape[1] != facts["dims"] or not np.all(np.isfinite(values)):
+        raise ValueError(f"{path}: expected rows of {facts['dims']} finite numbers, got {values.shape[1]} columns")
+    return values.astype(np.float32)
+
+
+def _clip_features(path, facts):
+    from tfp_flows.datasets.speech import FEATURES, load_wav
+
+    if facts["kind"] != "speech":
+        raise ValueError(f"{path}: an audio file, but the model was trained on {facts['kind']} data")
+    return FEATURES[facts["features"]](load_wav(path)[None]).astype(np.float32)
+
+
+def score(model, inputs, batch_size=20_000):
+    """Yield a `Scored` for every row or clip of `inputs` (paths), or one with an `error`
+    for an input that cannot be read."""
+    threshold = (model.facts.get("threshold") or {}).get("value")
+    for path in map(Path, inputs):
+        try:
+            if path.suffix.lower() in AUDIO_SUFFIXES:
+                x, items = _clip_features(path, model.facts), ["clip"]
+            else:
+                x = _rows(path, model.facts)
+                items = [str(i + 1) for i in range(len(x))]
+        except (ValueError, OSError) as err:
+            yield Scored(str(path), "", error=" ".join(str(err).split()))
+            continue
+        for start in range(0, len(x), batch_size):
+            values = np.asarray(model.log_prob(x[start:start + batch_size]), np.float64)
+            for item, v in zip(items[start:start + batch_size], values):
+                yield Scored(str(path), item, float(v), None if threshold is None else bool(v < threshold))
