@@ -64,28 +64,30 @@ def test_gas_rows_are_info_unless_the_file_is_the_uci_one(tmp_path):
     assert rows["p2.gas.base_ll_test"]["ok"] is not None
 
 
+def _reported(out):
+    """(run folder, its results) that a reproduction's results.json in `out` reports."""
+    run = Path(json.loads((out / "results.json").read_text())["run"])
+    return run, json.loads((run / "results.json").read_text())
+
+
 def test_gas_reuses_a_finished_run_only_with_the_same_settings(script, tmp_path, capsys):
     """A finished run is reported again only when data and settings match: a 5-step run
     must not be reported for a 9-step request, nor a 2-layer run for a 3-layer one."""
     base = ["--synthetic", "2000", "--eval-every", "3", "--out", str(tmp_path), "--no-progress",
             "--layers", "2", "--hidden", "8"]
 
-    def reported():
-        run = Path(json.loads((tmp_path / "results.json").read_text())["run"])
-        return run, json.loads((run / "results.json").read_text())
-
     assert script("p2_gas").main(base + ["--max-steps", "5"]) == 0
-    first, res = reported()
+    first, res = _reported(tmp_path)
     assert res["steps"] == 5
     capsys.readouterr()
     assert script("p2_gas").main(base + ["--max-steps", "5"]) == 0
-    assert "same settings" in capsys.readouterr().out and reported()[0] == first
+    assert "same settings" in capsys.readouterr().out and _reported(tmp_path)[0] == first
     assert script("p2_gas").main(base + ["--max-steps", "9"]) == 0
     assert "not reused" in capsys.readouterr().out
-    second, res = reported()
+    second, res = _reported(tmp_path)
     assert second != first and res["steps"] == 9
     assert script("p2_gas").main(base + ["--max-steps", "9", "--layers", "3"]) == 0
-    third, res = reported()
+    third, res = _reported(tmp_path)
     assert third not in (first, second) and res["model"]["layers"] == 3
 
 
@@ -94,20 +96,16 @@ def test_audio_reuses_a_finished_run_only_with_the_same_settings(script, fake_ro
     base = ["--data", str(fake_root), "--features", "logmel", "--layers", "1", "--hidden", "8",
             "--out", str(out), "--no-progress"]
 
-    def reported():
-        run = Path(json.loads((out / "results.json").read_text())["run"])
-        return run, json.loads((run / "results.json").read_text())
-
     assert script("p2_audio").main(base + ["--epochs", "1"]) == 0
-    first, res = reported()
+    first, res = _reported(out)
     assert res["epochs"] == 1
     capsys.readouterr()
     assert script("p2_audio").main(base + ["--epochs", "1"]) == 0
-    assert "same settings" in capsys.readouterr().out and reported()[0] == first
+    assert "same settings" in capsys.readouterr().out and _reported(out)[0] == first
     assert script("p2_audio").main(base + ["--epochs", "2"]) == 0
-    second, res = reported()
+    second, res = _reported(out)
     assert second != first and res["epochs"] == 2
     (fake_root / "one" / "00000000_nohash_0.wav").unlink()  # the data changed: train again
     capsys.readouterr()
     assert script("p2_audio").main(base + ["--epochs", "2"]) == 0
-    assert "same settings" not in capsys.readouterr().out and reported()[0] not in (first, second)
+    assert "same settings" not in capsys.readouterr().out and _reported(out)[0] not in (first, second)

@@ -10,7 +10,7 @@ from typing import List
 from tfp_flows.errors import UsageError
 from tfp_flows.files import write_json_atomic
 
-__all__ = ["as_dict", "begin_run", "fit_maximum_likelihood", "replace", "MAFOptions", "RUN_SETTINGS_IGNORED", "check_run_folder", "data_identity", "read_json",
+__all__ = ["as_dict", "begin_run", "check_quantile", "fit_maximum_likelihood", "replace", "MAFOptions", "RUN_SETTINGS_IGNORED", "check_run_folder", "data_identity", "read_json",
            "settings_of", "settings_key", "build_maf"]
 
 # Fields that do not change what a run computes: a finished run is reused across them.
@@ -83,6 +83,12 @@ def read_json(path):
         return json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return None
+
+
+def check_quantile(value, option="--threshold-quantile"):
+    """Refuse (UsageError) a flagging quantile outside (0, 1)."""
+    if not 0 < value < 1:
+        raise UsageError(f"{option} must be in (0, 1), got {value}")
 
 
 def check_run_folder(out, resume):

@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from tfp_flows.errors import UsageError
-from tfp_flows.experiments.common import (MAFOptions, begin_run, build_maf, check_run_folder,
+from tfp_flows.experiments.common import (MAFOptions, begin_run, build_maf, check_quantile, check_run_folder,
                                           fit_maximum_likelihood)
 from tfp_flows.files import write_json_atomic
 from tfp_flows.training.config import TrainConfig
@@ -58,8 +57,7 @@ def run_gas(config, log=print):
     from tfp_flows.training import Evaluator, evaluate_log_likelihood
 
     cfg, out = config, config.run_dir()
-    if not 0 < cfg.threshold_quantile < 1:
-        raise UsageError(f"--threshold-quantile must be in (0, 1), got {cfg.threshold_quantile}")
+    check_quantile(cfg.threshold_quantile)
     check_run_folder(out, cfg.resume)
     data = Path(cfg.data)
     if not data.exists() and cfg.download and data == DEFAULT_GAS_DATA:
