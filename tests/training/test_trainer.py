@@ -262,3 +262,14 @@ def test_xla_loop_compiles_once_for_every_number_of_steps():
     losses, applied = run(tf.constant(np.arange(50).reshape(5, 10), tf.int32), tf.constant(3))
     assert int(applied) == 3 and np.all(losses.numpy()[3:] == 0) and np.all(losses.numpy()[:3] != 0)
     assert int(step.numpy()) == 3
+
+
+def test_trainer_takes_a_flow_and_one_batch_size(splits):
+    flow = MAFFlow(splits.dims, layers=1, hidden_units=(4,), seed=0)
+    with pytest.raises(TypeError, match="Flow"):
+        Trainer(flow.distribution, MaximumLikelihood(splits.train, 100), TrainConfig(progress=False))
+    with pytest.raises(ValueError, match="batch size"):
+        Trainer(flow, MaximumLikelihood(splits.train, 50), TrainConfig(batch_size=100, progress=False))
+    with pytest.raises(ValueError, match="max_steps"):
+        from tfp_flows.training import ReverseKL
+        Trainer(flow, ReverseKL(lambda z: tf.reduce_sum(z, -1), 100), TrainConfig(progress=False))

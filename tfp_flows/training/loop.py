@@ -82,6 +82,9 @@ class Trainer:
         self.config = config.validate()
         self.flow, self.objective, self.log = flow, objective, log
         self.run_dir = None if run_dir is None else Path(run_dir)
+        if objective.batch_size is not None and objective.batch_size != config.batch_size:
+            raise ValueError(f"the objective's batch size ({objective.batch_size}) differs from "
+                             f"config.batch_size ({config.batch_size})")
         per_epoch = objective.steps_per_epoch
         if per_epoch is None:  # no epochs (e.g. reverse KL): max_steps alone ends the run
             if config.max_steps is None:

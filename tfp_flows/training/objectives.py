@@ -18,7 +18,7 @@ class Objective:
     run's length is `TrainConfig.max_steps`)."""
 
     steps_per_epoch = None
-    batch_size = 1
+    batch_size = None  # rows (or draws) per step, when the objective has a batch
 
     def loss(self, flow, row, step):
         raise NotImplementedError
