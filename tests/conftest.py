@@ -2,6 +2,7 @@
 
 import importlib.util
 import os
+import struct
 import wave
 from pathlib import Path
 
@@ -37,17 +38,28 @@ def script():
     return load_script
 
 
-def write_wav(path, samples, rate=16_000, width=2, channels=1):
+def write_wav(path, samples, rate=16_000, width=2, channels=1, floating=False):
+    """A WAV of `samples` in [-1, 1]: integer PCM of `width` bytes (1, 2, 3 or 4), or
+    32-bit IEEE float (format code 3, written by hand: `wave` writes only PCM)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    x = np.asarray(samples, np.float64).reshape(-1, channels)
+    x = np.clip(np.asarray(samples, np.float64).reshape(-1, channels), -1, 1)
+    if floating:
+        data = x.astype("<f4").tobytes()
+        fmt = struct.pack("<HHIIHH", 3, channels, rate, rate * channels * 4, channels * 4, 32)
+        path.write_bytes(b"RIFF" + struct.pack("<I", 4 + 8 + len(fmt) + 8 + len(data)) + b"WAVE"
+                         + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data)
+        return path
+    if width == 1:
+        data = (x * 127 + 128).astype(np.uint8).tobytes()
+    else:
+        ints = np.round(x * (2 ** (8 * width - 1) - 1)).astype("<i4")
+        data = (ints.view(np.uint8).reshape(-1, 4)[:, :3].tobytes() if width == 3
+                else ints.astype("<i2" if width == 2 else "<i4").tobytes())
     with wave.open(str(path), "wb") as w:
         w.setnchannels(channels)
         w.setsampwidth(width)
         w.setframerate(rate)
-        if width == 2:
-            w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
-        else:
-            w.writeframes((np.clip(x, -1, 1) * 127 + 128).astype(np.uint8).tobytes())
+        w.writeframes(data)
     return path
 
 

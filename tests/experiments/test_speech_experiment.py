@@ -10,7 +10,7 @@ from tfp_flows.training import TrainConfig
 
 
 def _config(root, out, **train):
-    return SpeechConfig(data=root, features="logmel", split="official", out=out,
+    return SpeechConfig(data=root, features="logmel", split="official", out=out, cache=out.parent / "cache",
                         model=MAFOptions(layers=2, hidden_units=[16]),
                         train=TrainConfig(learning_rate=1e-3, epochs=2, eval_every=None, checkpoint_every=None,
                                           progress=False, **train))

@@ -94,7 +94,7 @@ def test_gas_reuses_a_finished_run_only_with_the_same_settings(script, tmp_path,
 def test_audio_reuses_a_finished_run_only_with_the_same_settings(script, fake_root, tmp_path_factory, capsys):
     out = tmp_path_factory.mktemp("out")  # outside the data folder (fake_root)
     base = ["--data", str(fake_root), "--features", "logmel", "--layers", "1", "--hidden", "8",
-            "--out", str(out), "--no-progress"]
+            "--out", str(out), "--no-progress", "--cache", str(out / "cache")]
 
     assert script("p2_audio").main(base + ["--epochs", "1"]) == 0
     first, res = _reported(out)

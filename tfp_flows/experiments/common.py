@@ -14,7 +14,7 @@ __all__ = ["as_dict", "begin_run", "check_quantile", "fit_maximum_likelihood", "
            "settings_of", "settings_key", "build_maf"]
 
 # Fields that do not change what a run computes: a finished run is reused across them.
-RUN_SETTINGS_IGNORED = ("out", "resume", "progress", "download")
+RUN_SETTINGS_IGNORED = ("out", "resume", "progress", "download", "cache")
 
 
 @dataclass

@@ -16,7 +16,7 @@ import numpy as np
 
 __all__ = ["Scored", "open_model", "score"]
 
-AUDIO_SUFFIXES = {".wav", ".wave"}
+AUDIO_SUFFIXES = {".wav", ".wave", ".flac", ".ogg", ".oga", ".mp3"}
 
 
 @dataclass
@@ -79,11 +79,11 @@ def _rows(path, facts):
 
 
 def _clip_features(path, facts):
-    from tfp_flows.datasets.speech import FEATURES, load_wav
+    from tfp_flows.datasets.speech import FEATURES, read_clip
 
     if facts["kind"] != "speech":
         raise ValueError(f"{path}: an audio file, but the model was trained on {facts['kind']} data")
-    return FEATURES[facts["features"]](load_wav(path)[None]).astype(np.float32)
+    return np.asarray(FEATURES[facts["features"]](read_clip(path)[None]), np.float32)
 
 
 def score(model, inputs, batch_size=20_000):

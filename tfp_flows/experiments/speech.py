@@ -9,7 +9,9 @@ gets the anomaly evaluation: each word's mean log-likelihood, whether it beats t
 held-out target clips, the AUC of "target vs that word", an overall AUC, and the
 flagging threshold (a quantile of the validation clips' log-likelihood; of the training
 clips when the split has no validation set). Features are z-scored with the training
-clips' statistics.
+clips' statistics. Clips are decoded and featurised by the `tf.data` pipeline of
+`tfp_flows.datasets.speech.pipeline` (cached on disk); a clip that cannot be read gets
+one line and is left out (results.json counts them).
 """
 
 from dataclasses import dataclass, field
@@ -24,6 +26,7 @@ from tfp_flows.training.config import TrainConfig
 __all__ = ["DEFAULT_SPEECH_DATA", "SpeechConfig", "run_speech"]
 
 DEFAULT_SPEECH_DATA = Path("data/speech_commands_v0.01")
+DEFAULT_FEATURE_CACHE = Path("data/speech/cache")
 
 
 @dataclass
@@ -39,6 +42,8 @@ class SpeechConfig:
         "help": "P2's random 50/50 split or the data set's official lists", "choices": ("p2", "official")})
     threshold_quantile: float = field(default=0.05, metadata={
         "help": "flag clips below this quantile of the reference clips' log-likelihood"})
+    cache: Path = field(default=DEFAULT_FEATURE_CACHE, metadata={
+        "help": "folder of the features' tf.data caches (one per feature and clip list; safe to delete)"})
     model: MAFOptions = field(default_factory=lambda: MAFOptions(hidden_units=[512, 512]))
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         learning_rate=1e-3, epochs=10, eval_every=None, checkpoint_every=None))
@@ -70,16 +75,22 @@ def run_speech(config, log=print):
     # Everything that can fail on the data happens before the run folder exists.
     clips = speech.list_clips(root)
     train_p, val_p, test_p = speech.split_clips(root, clips, cfg.word, cfg.split, seed=cfg.train.seed)
-    notes = []
-    featurise = speech.FEATURES[cfg.features]
+    everything = [p for word in sorted(clips) for p in clips[word]]
+    values, kept, bad = speech.extract_features(root, everything, cfg.features, cache_dir=cfg.cache,
+                                                progress=cfg.train.progress)
+    for line in bad:
+        log(f"skipped {line}")
+    row = {p: i for i, p in enumerate(kept)}
 
     def feats(paths):
-        return featurise(speech.load_clips(root, paths, notes)) if paths else None
+        rows = [row[p] for p in paths if p in row]
+        return values[rows] if rows else None
 
     train, val, test = feats(train_p), feats(val_p), feats(test_p)
-    others = {w: feats(p) for w, p in clips.items() if w != cfg.word}
-    for n in sorted(set(notes))[:20]:
-        log(f"note: {n}")
+    if train is None or test is None:
+        raise ValueError(f"word {cfg.word!r}: no readable {'training' if train is None else 'test'} clips "
+                         f"under {root}")
+    others = {w: x for w, x in ((w, feats(p)) for w, p in clips.items() if w != cfg.word) if x is not None}
     mean, std = train.mean(0), train.std(0) + 1e-6
 
     def z(x):
@@ -108,6 +119,7 @@ def run_speech(config, log=print):
         "data": str(root), "word": cfg.word, "features": cfg.features, "split": cfg.split,
         "model": flow.config, "n_params": flow.count_params(),
         "n_train": len(train), "n_val": 0 if val is None else len(val), "n_test": len(test),
+        "skipped_clips": bad,
         "test_log_likelihood": {"mean": test_mean, "stderr": test_se}, "bn_eval": cfg.train.bn_eval,
         **fit, "best_val_log_likelihood": best_val,
         "seed": cfg.train.seed, "settings": settings, "flow_class": type(flow).__name__,

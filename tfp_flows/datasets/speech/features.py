@@ -1,7 +1,12 @@
-"""Features of one-second clips: P2's (reproduced as P2 computed it) and a log-mel summary."""
+"""Features of one-second clips: P2's (reproduced as P2 computed it) and a log-mel summary.
 
+Both are TensorFlow functions of audio [..., 16000] (one clip or a batch, numpy or
+tensor) returning a tensor, so the `tf.data` pipeline computes them in parallel.
+"""
 
-from tfp_flows.datasets.speech.reader import SAMPLE_RATE
+import tensorflow as tf
+
+from tfp_flows.datasets.speech.audio import SAMPLE_RATE
 
 __all__ = ["FEATURES", "logmel_features", "p2_features"]
 
@@ -18,16 +23,14 @@ def p2_features(audio):
     reproduction; see `logmel_features` for one that describes the whole clip.
 
     Args:
-      audio: [n, 16000] float32.
+      audio: [..., 16000] float32.
 
     Returns:
-      [n, 257] float32 magnitudes.
+      [..., 257] float32 magnitudes.
     """
-    import tensorflow as tf
-
-    spec = tf.abs(tf.signal.stft(tf.constant(audio, tf.float32), frame_length=16000, frame_step=1,
+    spec = tf.abs(tf.signal.stft(tf.convert_to_tensor(audio, tf.float32), frame_length=16000, frame_step=1,
                                  fft_length=512))
-    return spec.numpy()[:, 0, :]
+    return spec[..., 0, :]
 
 
 def logmel_features(audio, n_mels=40):
@@ -44,15 +47,13 @@ def logmel_features(audio, n_mels=40):
     starts.
 
     Returns:
-      [n, 2 * n_mels] float32.
+      [..., 2 * n_mels] float32.
     """
-    import tensorflow as tf
-
-    spec = tf.abs(tf.signal.stft(tf.constant(audio, tf.float32), frame_length=480, frame_step=160,
+    spec = tf.abs(tf.signal.stft(tf.convert_to_tensor(audio, tf.float32), frame_length=480, frame_step=160,
                                  fft_length=512))
     mel = tf.signal.linear_to_mel_weight_matrix(n_mels, 257, SAMPLE_RATE, 20.0, 8000.0)
     logmel = tf.math.log(tf.tensordot(spec, mel, 1) + 1e-6)
-    return tf.concat([tf.reduce_mean(logmel, 1), tf.math.reduce_std(logmel, 1)], -1).numpy()
+    return tf.concat([tf.reduce_mean(logmel, -2), tf.math.reduce_std(logmel, -2)], -1)
 
 
 FEATURES = {"p2": p2_features, "logmel": logmel_features}

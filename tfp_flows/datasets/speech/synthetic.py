@@ -38,11 +38,11 @@ def _speak(text, voice, pitch, speed):
     with tempfile.NamedTemporaryFile(suffix=".wav") as tmp:
         subprocess.run(["espeak-ng", "-v", voice, "-p", str(pitch), "-s", str(speed), "-w", tmp.name, text],
                        check=True, capture_output=True)
-        from tfp_flows.datasets.speech.reader import load_wav  # resamples 22,050 Hz to 16 kHz, pads or cuts to 1 s
+        from tfp_flows.datasets.speech.audio import read_clip  # resamples 22,050 Hz to 16 kHz, pads or cuts to 1 s
 
         with wave.open(tmp.name) as w:
             n = w.getnframes() * 16_000 // w.getframerate()
-        return load_wav(tmp.name)[: min(n, 16_000)]
+        return read_clip(tmp.name)[: min(n, 16_000)]
 
 
 def _write(path, audio):

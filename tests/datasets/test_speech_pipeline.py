@@ -1,0 +1,151 @@
+"""Decoding with tensorflow-io (every supported format) and the cached tf.data feature pipeline."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import write_wav
+from tfp_flows.datasets import speech
+from tfp_flows.datasets.speech import pipeline
+
+RATE, TONE = 22_050, 440.0
+
+
+def _tone(seconds=0.5):
+    t = np.arange(int(RATE * seconds)) / RATE
+    return 0.5 * np.sin(2 * np.pi * TONE * t)
+
+
+def _peak_hz(clip):
+    spectrum = np.abs(np.fft.rfft(clip))
+    return np.argmax(spectrum) * speech.SAMPLE_RATE / len(clip)
+
+
+def _files(folder):
+    """The same half-second 440 Hz tone at 22,050 Hz in every supported format."""
+    import tensorflow_io as tfio
+
+    x = _tone()
+    stereo = np.stack([x, x], 1)
+    files = {f"wav{8 * w}": write_wav(folder / f"w{w}.wav", stereo, rate=RATE, width=w, channels=2)
+             for w in (1, 2, 3, 4)}
+    files["wavfloat"] = write_wav(folder / "f.wav", x, rate=RATE, floating=True)
+    encoded = {"flac": tfio.audio.encode_flac(tf.constant((x * 32767).astype(np.int16)[:, None]), RATE),
+               "ogg": tfio.audio.encode_vorbis(tf.constant(stereo.astype(np.float32)), RATE),
+               "mp3": tfio.audio.encode_mp3(tf.constant(x.astype(np.float32)[:, None]), RATE)}
+    for name, data in encoded.items():
+        files[name] = folder / f"clip.{name}"
+        files[name].write_bytes(data.numpy())
+    return files
+
+
+def test_every_supported_format_decodes_to_one_second_at_16khz(tmp_path):
+    files = _files(tmp_path)
+    reference = speech.read_clip(files["wavfloat"])
+    assert reference.shape == (16_000,) and reference.dtype == np.float32
+    # Resampled, not relabelled: the tone stays at 440 Hz (unresampled it would read 607 Hz).
+    assert abs(_peak_hz(reference) - TONE) < 2
+    assert np.all(reference[8_100:] == 0) and np.abs(reference[:7_900]).max() > 0.45  # padded after 0.5 s
+    for name, path in files.items():
+        clip = speech.read_clip(path)
+        assert clip.shape == (16_000,) and abs(_peak_hz(clip) - TONE) < 2, name
+        if name.startswith("wav") or name == "flac":  # lossless: the same samples up to quantisation
+            tol = 0.02 if name == "wav8" else 1e-3
+            np.testing.assert_allclose(clip, reference, atol=tol, err_msg=name)
+        else:  # lossy, with the encoder's delay: same level of signal
+            assert abs(np.abs(clip).max() - 0.5) < 0.1, name
+
+
+def test_32_bit_integer_wav_is_read_as_integers(tmp_path):
+    # tensorflow-io alone reads these as float32 (denormals); the decoder reinterprets them.
+    x = _tone()
+    clip = speech.read_clip(write_wav(tmp_path / "i32.wav", x, rate=RATE, width=4))
+    assert abs(np.abs(clip).max() - 0.5) < 0.01
+
+
+def test_stereo_is_averaged_and_8khz_is_resampled(tmp_path):
+    both = speech.read_clip(write_wav(tmp_path / "s.wav", np.tile([[0.5, -0.5]], (16_000, 1)), channels=2))
+    assert np.allclose(both, 0, atol=1e-4)
+    t = np.arange(8000) / 8000
+    slow = speech.read_clip(write_wav(tmp_path / "r.wav", 0.5 * np.sin(2 * np.pi * 100 * t), rate=8000))
+    assert abs(_peak_hz(slow) - 100) < 2
+
+
+@pytest.mark.parametrize("content, reason", [
+    (b"not audio at all", "not a supported audio file"), (b"", "not a supported audio file"),
+    ("half", "truncated"), ("noframes", "holds no audio"), (None, "no such file")])
+def test_unreadable_files_give_one_line_naming_them(tmp_path, content, reason):
+    path = tmp_path / "bad.wav"
+    if content == "half":
+        good = write_wav(tmp_path / "g.wav", _tone()).read_bytes()
+        path.write_bytes(good[:len(good) // 2])
+    elif content == "noframes":
+        write_wav(path, np.zeros(0))
+    elif content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ValueError) as err:
+        speech.read_clip(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: ") and reason in message and "\n" not in message
+
+
+def test_pipeline_matches_one_by_one_decoding_and_reports_bad_clips(fake_root, tmp_path):
+    # Different rates and lengths, decoded in parallel: each clip must be its own.
+    rng = np.random.default_rng(1)
+    for k, rate in enumerate((8_000, 22_050, 44_100)):
+        write_wav(fake_root / "zero" / f"rate{k}_nohash_0.wav", 0.2 * rng.normal(size=rate * (k + 1) // 3), rate=rate)
+    (fake_root / "one" / "junk_nohash_0.wav").write_text("junk")
+    (fake_root / "two" / "empty_nohash_0.wav").write_bytes(b"")
+    clips = speech.list_clips(fake_root)
+    paths = [p for w in sorted(clips) for p in clips[w]]
+    values, kept, bad = speech.extract_features(fake_root, paths, "logmel", cache_dir=None)
+    assert sorted(set(paths) - set(kept)) == ["one/junk_nohash_0.wav", "two/empty_nohash_0.wav"]
+    assert len(bad) == 2 and all(str(fake_root) in line and "\n" not in line for line in bad)
+    assert [p for p in paths if p in kept] == kept  # order kept
+    one_by_one = np.stack([np.asarray(speech.logmel_features(speech.read_clip(fake_root / p))) for p in kept])
+    np.testing.assert_allclose(values, one_by_one, atol=1e-4)
+
+
+def test_cache_is_read_back_and_rebuilt_when_feature_or_files_change(fake_root, tmp_path, monkeypatch):
+    clips = speech.list_clips(fake_root)
+    paths = [p for w in sorted(clips) for p in clips[w]]
+    cache = tmp_path / "cache"
+    first, kept, _ = speech.extract_features(fake_root, paths, "p2", cache_dir=cache)
+    assert len(list(cache.iterdir())) == 1
+    real_clip_dataset = pipeline.clip_dataset
+
+    def refuse(*a, **k):
+        raise AssertionError("decoded again although the cache is complete")
+
+    monkeypatch.setattr(pipeline, "clip_dataset", refuse)
+    again, kept_again, _ = speech.extract_features(fake_root, paths, "p2", cache_dir=cache)
+    np.testing.assert_array_equal(again, first)
+    assert kept_again == kept
+    monkeypatch.setattr(pipeline, "clip_dataset", real_clip_dataset)
+    speech.extract_features(fake_root, paths, "logmel", cache_dir=cache)  # another feature: another cache
+    assert len(list(cache.iterdir())) == 2
+    changed = fake_root / paths[0]
+    write_wav(changed, np.full(16_000, 0.25))
+    os.utime(changed, ns=(1, 1))
+    rebuilt, _, _ = speech.extract_features(fake_root, paths, "p2", cache_dir=cache)
+    assert len(list(cache.iterdir())) == 3
+    assert not np.allclose(rebuilt[0], first[0]) and np.allclose(rebuilt[1:], first[1:])
+    manifest = json.loads(next(cache.glob("p2-*/manifest.json")).read_text())
+    assert manifest["width"] == 257 and manifest["bad"] == []
+
+
+def test_an_interrupted_first_pass_leaves_no_cache(fake_root, tmp_path, monkeypatch):
+    import tqdm.auto
+
+    class Interrupting(tqdm.auto.tqdm):
+        def update(self, n=1):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Interrupting)
+    clips = speech.list_clips(fake_root)
+    with pytest.raises(KeyboardInterrupt):
+        speech.extract_features(fake_root, clips["zero"], "p2", cache_dir=tmp_path / "cache", batch_size=2)
+    assert list((tmp_path / "cache").iterdir()) == []
