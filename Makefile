@@ -7,6 +7,7 @@
 #   make vi                planar (K = 2, 8, 32), radial and IAF flows on U1..U4, 3 seeds each, then the checks
 #   make train-speech      train P2's MAF on Speech Commands "zero" (ARGS="..." for options)
 #   make bench             install the PyTorch comparison libraries, run the benchmarks
+#   make bench-speech      speech feature pipeline vs the old decoder (needs espeak-ng)
 #
 # The virtual environment is refreshed only when requirements.txt, pyproject.toml or the
 # C reader (setup.py, tfp_flows/datasets/gas/_gasparse.c) change. Pass PYTHON=/path/to/python3.X to
@@ -29,10 +30,10 @@ PYTHON := $(shell for c in $(PY_CANDIDATES); do \
 	if $$c -c '$(PY_OK)' >/dev/null 2>&1; then command -v $$c; break; fi; done)
 endif
 
-.PHONY: venv test reproduce-part1 reproduce-part2 train-gas train-speech vi bench clean-venv help
+.PHONY: venv test reproduce-part1 reproduce-part2 train-gas train-speech vi bench bench-speech clean-venv help
 
 help:
-	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,15p' Makefile | sed 's/^# \{0,1\}//'
 
 venv: $(STAMP)
 
@@ -73,6 +74,14 @@ bench: $(STAMP)
 	$(PY) -m pip install --quiet -r requirements-bench.txt
 	$(PY) benchmarks/bench_train.py --quality $(ARGS)
 	$(PY) benchmarks/bench_gas_load.py
+	$(PY) benchmarks/bench_gas_input.py
+
+# The speech pipeline against the hand-written decoder of commit cab65fe (checked out
+# beside the data as a git worktree); needs espeak-ng for the 5,010 generated clips.
+SPEECH_BASELINE ?= data/bench/baseline-cab65fe
+bench-speech: $(STAMP)
+	test -d $(SPEECH_BASELINE) || git worktree add --detach $(SPEECH_BASELINE) cab65fe
+	$(PY) benchmarks/bench_speech.py --baseline-tree $(SPEECH_BASELINE) $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

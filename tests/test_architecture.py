@@ -11,12 +11,12 @@ from conftest import ROOT
 PACKAGE = ROOT / "tfp_flows"
 
 # What each part may import from tfp_flows (besides itself). See ARCHITECTURE.md.
-UTILITIES = {"errors", "files", "seeding", "_version"}
+UTILITIES = {"errors", "files", "seeding", "batches", "_version"}
 ALLOWED = {
     "bijectors": set(),
-    "datasets": {"files"},
+    "datasets": {"files", "batches"},
     "flows": {"bijectors"},
-    "training": {"flows", "files"},
+    "training": {"flows", "files", "batches", "errors"},
     "anomaly": set(),
     "reporting": {"files"},
     "plotting": {"files", "datasets"},

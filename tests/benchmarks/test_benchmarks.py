@@ -72,3 +72,23 @@ def test_training_benchmark_refuses_bad_settings_in_one_line(args, capsys):
     assert _load("bench_train").main(args) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("bench_train:") and "\n" not in err
+
+
+def test_gas_input_benchmark_smoke(tmp_path):
+    bench = _load("bench_gas_input")
+    assert bench.main(["--rows", "3000", "--batches", "100", "--steps", "20", "--reps", "1", "--layers", "1",
+                       "--hidden", "8", "--out", str(tmp_path)]) == 0
+    res = json.loads((tmp_path / "gas_input.json").read_text())
+    assert set(res["batches"]["100"]["median"]) == {"gather", "dataset"}
+    assert all(v > 0 for v in res["batches"]["100"]["median"].values())
+
+
+def test_speech_benchmark_worker_and_refusal(fake_root, tmp_path, capsys):
+    bench = _load("bench_speech")
+    bench.main(["--worker", "new", "--clips", str(fake_root), "--features", "p2", "--cache", str(tmp_path / "c")])
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["clips"] == report["rows"] == 18 and report["seconds"] > 0
+    assert report["module"].startswith(str(ROOT))
+    assert bench.main(["--clips", str(fake_root), "--baseline-tree", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("bench_speech:") and "\n" not in err

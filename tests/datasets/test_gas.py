@@ -210,3 +210,20 @@ def test_pipeline_shapes_and_dtypes(synthetic):
     assert batches[0].shape == (128, 8) and batches[0].dtype.name == "float32"
     assert sum(len(b) for b in batches) == 3000
     assert batches[-1].shape[0] == 3000 % 128
+
+
+def test_gas_dataset_gives_the_batches_the_trainer_trains_on(synthetic):
+    from tfp_flows.training import MaximumLikelihood
+
+    s = prepare_gas(read_gas(synthetic), "blog")
+    objective = MaximumLikelihood(s.train, batch_size=128, seed=7)
+    batches = list(gas_dataset(s.train, batch_size=128, seed=7, repeat=True).take(2 * objective.steps_per_epoch))
+    for epoch in (0, 1):
+        mine = batches[epoch * objective.steps_per_epoch:(epoch + 1) * objective.steps_per_epoch]
+        for step, batch in enumerate(mine):
+            rows, n, full = objective.inputs(epoch, step, 1, 1)
+            np.testing.assert_array_equal(batch.numpy(), s.train[rows[0][:len(batch)]])
+    first, second = (np.concatenate(batches[e * objective.steps_per_epoch:(e + 1) * objective.steps_per_epoch])
+                     for e in (0, 1))
+    assert not np.array_equal(first, second)  # reshuffled each epoch
+    np.testing.assert_array_equal(np.sort(first, 0), np.sort(s.train, 0))  # every row once

@@ -16,7 +16,8 @@ def loss_and_gradients(loss_fn, variables, *args):
     return loss, grads, finite
 
 
-def make_train_loop(loss_fn, variables, optimizer, step_counter, counters=(), jit_compile=False):
+def make_train_loop(loss_fn, variables, optimizer, step_counter, counters=(), jit_compile=False,
+                    input_spec=None):
     """Several training steps per compiled call: `run(inputs, n) -> (losses, applied)`.
 
     `inputs` is an int32 [k, width] array, one row per step (for maximum likelihood the
@@ -31,13 +32,15 @@ def make_train_loop(loss_fn, variables, optimizer, step_counter, counters=(), ji
     Why in the graph: on CPU a step of P2's MAF takes a few milliseconds, and calling a
     `tf.function` from Python for each one costs a large share of that (the
     `tfp_plain_step` row of benchmarks/bench_train.py). Pass `inputs` of a fixed shape
-    and vary `n`: with ``jit_compile=True`` XLA compiles once per shape.
+    and vary `n`: with ``jit_compile=True`` XLA compiles once per shape. `input_spec`
+    replaces the int32 [k, width] signature (benchmarks/bench_gas_input.py feeds float
+    batches [k, batch, D] this way).
     """
     variables = list(variables)
     counters = [step_counter, *counters]
 
     @tf.function(jit_compile=jit_compile, input_signature=[
-        tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([], tf.int32)])
+        input_spec or tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([], tf.int32)])
     def run(inputs, n):
         losses = tf.TensorArray(tf.float32, size=tf.shape(inputs)[0], element_shape=[])
         first = step_counter.read_value()

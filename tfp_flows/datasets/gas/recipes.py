@@ -9,6 +9,7 @@ from typing import List, Optional
 
 import numpy as np
 
+from tfp_flows.batches import batch_dataset
 from tfp_flows.datasets.gas.reader import GAS_COLUMNS, N_COLUMNS
 
 __all__ = ["GasSplits", "find_correlation_exact", "gas_dataset", "maf_correlation_rule",
@@ -157,15 +158,7 @@ def prepare_gas(values, recipe="blog", seed=0):
 
 
 def gas_dataset(array, batch_size, shuffle=True, seed=0, repeat=False):
-    """A `tf.data.Dataset` of float32 batches [batch, D] from a split: shuffled (each epoch,
-    with `seed`), batched, prefetched."""
-    import tensorflow as tf
-
-    ds = tf.data.Dataset.from_tensor_slices(np.asarray(array, dtype=np.float32))
-    if shuffle:
-        ds = ds.shuffle(min(len(array), 200_000), seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        ds = ds.repeat()
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-
-
+    """A split as a `tf.data.Dataset` of float32 batches [batch, D]: exactly the batches,
+    in the order, that the trainer visits with the same batch size and seed (epoch 0,
+    then 1, ... when `repeat`), from `tfp_flows.batches.batch_dataset`."""
+    return batch_dataset(array, batch_size, seed=seed, epochs=None if repeat else 1, shuffle=shuffle)

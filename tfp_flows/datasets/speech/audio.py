@@ -29,61 +29,84 @@ _WAV_U8, _WAV_I16, _WAV_I24, _WAV_F32, _WAV_I32, _FLAC16, _FLAC24, _OGG, _MP3, _
 _MP3_RATES = [11025, 12000, 8000, 0, 0, 0, 0, 0, 22050, 24000, 16000, 0, 44100, 48000, 32000, 0]
 
 
-_HEAD = 4096  # header bytes examined (a WAV's fmt chunk, FLAC's STREAMINFO, Ogg's first packet)
+_HEAD = 1024  # header bytes examined (a WAV's fmt chunk, FLAC's STREAMINFO, Ogg's first packet)
+
+
+def _u32(text):
+    return int.from_bytes(text.encode(), "little")
 
 
 def _padded(raw, start, n):
-    """n bytes of `raw` from `start` as int64, zeros past its end (so short files read as
-    zeros, which no branch below accepts)."""
-    part = tf.strings.substr(tf.strings.join([raw, tf.constant(bytes(n))]), start, n)
-    return tf.cast(tf.io.decode_raw(part, tf.uint8), tf.int64)
+    """n bytes of `raw` from `start` (int32) as float64, zeros past its end (so a short
+    file reads as zeros, which no format below accepts)."""
+    start = tf.minimum(start, tf.strings.length(raw))
+    part = tf.strings.substr(tf.strings.join([tf.strings.substr(raw, start, n), tf.constant(bytes(n))]), 0, n)
+    return tf.cast(tf.io.decode_raw(part, tf.uint8), tf.float64)
 
 
-def _le(b, i, n):
-    """Little-endian unsigned integer of n bytes at b[i] (i may be a tensor)."""
-    return tf.add_n([tf.gather(b, i + k) * (256 ** k) for k in range(n)])
+# Header fields as one matrix-vector product over the gathered header bytes b (23 of
+# them: see `_kind_and_rate`), b // 16, b % 2 and b % 128: each row is one field.
+def _field_matrix():
+    import numpy as np
+
+    w = np.zeros((7, 4 * 23))
+    b, hi, odd = 0, 23, 46  # then b % 128 from 69
+
+    def le(row, first, n, base=b, scale=1):
+        for k in range(n):
+            w[row, base + first + k] = scale * 256 ** k
+
+    le(0, 0, 2)            # WAV format code
+    le(1, 2, 4)            # WAV sample rate
+    le(2, 6, 2)            # WAV bits per sample
+    le(3, 8, 2)            # WAV_FORMAT_EXTENSIBLE's subformat code
+    w[4, [b + 10, b + 11, hi + 12]] = [4096, 16, 1]           # FLAC sample rate (20 bits)
+    w[5, [odd + 12, hi + 13]] = [16, 1]                      # FLAC bits per sample - 1
+    le(6, 14, 4)           # Vorbis sample rate
+    return w
 
 
-def _is(b, i, text):
-    return tf.reduce_all(tf.equal(b[i:i + len(text)], tf.constant(list(text.encode()), tf.int64)))
+_FIELDS = _field_matrix()
+_ID3_FIELDS = [2**21, 2**14, 2**7, 1]  # the ID3v2 tag size: four 7-bit bytes
+_PCM_KINDS = [_UNKNOWN, _WAV_U8, _WAV_I16, _WAV_I24, _WAV_I32]  # by bytes per sample
 
 
 def _kind_and_rate(raw):
-    """(kind, rate) from the header, without branches: every format's fields are read
-    from the padded head and the file's magic number picks one (cheaper to trace and
-    to run per clip than nested tf.cond)."""
+    """(kind, rate) from the header, without branches (cheaper to trace and to run per
+    clip than nested tf.cond): every format's fields are read, the magic number picks."""
     head = _padded(raw, 0, _HEAD)
-    i64 = lambda v: tf.constant(v, tf.int64)  # noqa: E731
-    # WAV: the "fmt " chunk (usually at byte 12; searched for, as chunks may precede it).
-    fmt_at = tf.argmax(tf.cast((head[:-3] == ord("f")) & (head[1:-2] == ord("m")) & (head[2:-1] == ord("t"))
-                               & (head[3:] == ord(" ")), tf.int32), output_type=tf.int64) + 8
-    code, bits = _le(head, fmt_at, 2), _le(head, fmt_at + 14, 2)
-    code = tf.where(code == 0xFFFE, _le(head, fmt_at + 24, 2), code)  # WAVE_FORMAT_EXTENSIBLE: its subformat
-    wav_kind = tf.where(code == 1, tf.where(bits == 8, i64(_WAV_U8), tf.where(
-        bits == 16, i64(_WAV_I16), tf.where(bits == 24, i64(_WAV_I24), tf.where(
-            bits == 32, i64(_WAV_I32), i64(_UNKNOWN))))),
-        tf.where((code == 3) & (bits == 32), i64(_WAV_F32), i64(_UNKNOWN)))
-    # FLAC: STREAMINFO follows the marker and a 4-byte block header.
-    flac_rate = head[18] * 4096 + head[19] * 16 + head[20] // 16
-    flac_bits = (head[20] % 2) * 16 + head[21] // 16 + 1
-    flac_kind = tf.where(flac_bits == 16, i64(_FLAC16), tf.where(flac_bits == 24, i64(_FLAC24), i64(_UNKNOWN)))
-    # Ogg Vorbis: the identification packet starts after the first page's segment table.
-    ogg_at = 27 + head[26]
-    ogg_ok = tf.reduce_all(tf.equal(tf.gather(head, ogg_at + tf.range(1, 7, dtype=tf.int64)),
-                                    tf.constant(list(b"vorbis"), tf.int64)))
-    # MP3: the first frame header, after an ID3v2 tag (and its footer) when there is one.
-    id3 = _is(head, 0, "ID3")
-    tag = (head[6] % 128) * 2**21 + (head[7] % 128) * 2**14 + (head[8] % 128) * 2**7 + head[9] % 128
-    frame = _padded(raw, tf.where(id3, 10 + tag + tf.where((head[5] // 16) % 2 == 1, i64(10), i64(0)), i64(0)), 4)
-    mp3_rate = tf.gather(tf.constant(_MP3_RATES, tf.int64), ((frame[1] // 8) % 4) * 4 + (frame[2] // 4) % 4)
-    mp3_ok = (frame[0] == 255) & (frame[1] // 32 == 7) & (mp3_rate > 0)
+    u32 = head[:-3] + 256 * head[1:-2] + 65536 * head[2:-1] + 16777216 * head[3:]  # at every offset
+    fmt_at = tf.cast(tf.argmax(tf.cast(tf.equal(u32, _u32("fmt ")), tf.int32)), tf.int32) + 8
+    ogg_at = 27 + tf.cast(head[26], tf.int32)
+    idx = tf.concat([fmt_at + [0, 1, 4, 5, 6, 7, 14, 15, 24, 25], [18, 19, 20, 21], ogg_at + [12, 13, 14, 15],
+                     [5, 6, 7, 8, 9]], 0)
+    b = tf.gather(head, idx)
+    x = tf.concat([b, tf.floor(b / 16), b - 2 * tf.floor(b / 2), b - 128 * tf.floor(b / 128)], 0)
+    f = tf.cast(tf.linalg.matvec(tf.constant(_FIELDS), x), tf.int64)
+    code, wav_rate, bits, sub, flac_rate, flac_bits, ogg_rate = (f[i] for i in range(7))
+    def k(v):
+        return tf.constant(v, tf.int64)
 
-    is_wav, is_flac, is_ogg = _is(head, 0, "RIFF") & _is(head, 8, "WAVE"), _is(head, 0, "fLaC"), _is(head, 0, "OggS")
+    code = tf.where(code == 0xFFFE, sub, code)
+    pcm = tf.gather(tf.constant(_PCM_KINDS, tf.int64), tf.where(bits % 8 == 0, tf.clip_by_value(bits // 8, 0, 4), 0))
+    wav_kind = tf.where(code == 1, pcm, tf.where((code == 3) & (bits == 32), k(_WAV_F32), k(_UNKNOWN)))
+    flac_kind = tf.where(flac_bits == 15, k(_FLAC16), tf.where(flac_bits == 23, k(_FLAC24), k(_UNKNOWN)))
+    ogg_ok = tf.equal(tf.gather(u32, ogg_at + 1), _u32("vorb")) & tf.equal(tf.gather(u32, ogg_at + 3), _u32("rbis"))
+    # MP3: the first frame header, after an ID3v2 tag (and its footer) when there is one.
+    id3 = tf.equal(u32[0] - 16777216 * head[3], _u32("ID3"))
+    tag = tf.reduce_sum(tf.constant(_ID3_FIELDS, tf.float64) * x[69 + 19:69 + 23])
+    footer = tf.where(tf.floor(b[18] / 16) % 2 == 1, 10, 0)
+    frame = _padded(raw, tf.where(id3, 10 + tf.cast(tag, tf.int32) + footer, 0), 4)
+    mp3_rate = tf.gather(tf.constant(_MP3_RATES, tf.int64),
+                         tf.cast((tf.floor(frame[1] / 8) % 4) * 4 + tf.floor(frame[2] / 4) % 4, tf.int32))
+    mp3_ok = (frame[0] == 255) & (frame[1] >= 224) & (mp3_rate > 0)
+
+    is_wav = tf.equal(u32[0], _u32("RIFF")) & tf.equal(u32[8], _u32("WAVE"))
+    is_flac, is_ogg = tf.equal(u32[0], _u32("fLaC")), tf.equal(u32[0], _u32("OggS")) & ogg_ok
     kind = tf.where(is_wav, wav_kind, tf.where(is_flac, flac_kind, tf.where(
-        is_ogg & ogg_ok, i64(_OGG), tf.where(mp3_ok, i64(_MP3), i64(_UNKNOWN)))))
-    rate = tf.where(is_wav, _le(head, fmt_at + 4, 4), tf.where(is_flac, flac_rate, tf.where(
-        is_ogg, _le(head, ogg_at + 12, 4), mp3_rate)))
-    return tf.where(rate > 0, kind, i64(_UNKNOWN)), rate
+        is_ogg, k(_OGG), tf.where(mp3_ok, k(_MP3), k(_UNKNOWN)))))
+    rate = tf.where(is_wav, wav_rate, tf.where(is_flac, flac_rate, tf.where(is_ogg, ogg_rate, mp3_rate)))
+    return tf.where(rate > 0, kind, k(_UNKNOWN)), rate
 
 
 def _decoders(raw):
