@@ -33,12 +33,25 @@ class MAFOptions:
         "help": "clip the log-scale to [-5, 3] like P2's TF1 template"})
 
 
-def build_maf(options, dims, seed):
+def build_maf(options, dims, seed, strategy=None):
+    """P2's MAF as `options` say (in `strategy`'s scope when one is given)."""
+    import contextlib
+
     from tfp_flows.flows import MAFFlow
 
-    return MAFFlow(dims, layers=options.layers, hidden_units=options.hidden_units,
-                   activation=options.activation, batch_norm=options.batch_norm,
-                   permutation=options.permutation, clip_log_scale=options.clip_log_scale, seed=seed)
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        return MAFFlow(dims, layers=options.layers, hidden_units=options.hidden_units,
+                       activation=options.activation, batch_norm=options.batch_norm,
+                       permutation=options.permutation, clip_log_scale=options.clip_log_scale, seed=seed)
+
+
+def start_run(out, config, data, facts, chief):
+    """`begin_run` on the process that writes the run folder. A multi-worker run's other
+    workers write nothing, but compute the same `facts` (evaluations are collective
+    steps every worker must take)."""
+    if chief:
+        return begin_run(out, config, data, facts)
+    return settings_of(config, data), ({} if config.resume or facts is None else facts())
 
 
 def data_identity(path):
@@ -146,17 +159,29 @@ def begin_run(out, config, data, facts=None):
     return settings, started
 
 
-def fit_maximum_likelihood(flow, evaluator, train, sets, val, train_config, out, resume, log):
+def fit_maximum_likelihood(flow, evaluator, train, sets, val, train_config, out, resume, log, strategy=None):
     """Train `flow` on `train` with P2's evaluation schedule over `sets` ({name: array}) and,
     with a validation set, early stopping; returns (the trainer's summary, the best
     validation log-likelihood or None). The best weights are in `flow` afterwards."""
+    import shutil
+
     from tfp_flows.training import EarlyStopping, Evaluation, MaximumLikelihood, Trainer
 
+    from tfp_flows.training.distribute import is_chief, worker_index
+
+    chief = strategy is None or is_chief(strategy)
+    scratch = None if chief else Path(out) / f"worker{worker_index(strategy)}-best"
     callbacks = [Evaluation(evaluator, {**sets, **({"val": val} if val is not None else {})},
                             every=train_config.eval_every)]
+    stopping = None
     if val is not None:
-        callbacks.append(EarlyStopping(evaluator, val, train_config.patience, out))
+        stopping = EarlyStopping(evaluator, val, train_config.patience, out, write_dir=scratch)
+        callbacks.append(stopping)
     trainer = Trainer(flow, MaximumLikelihood(train, train_config.batch_size, train_config.seed),
-                      train_config, out, callbacks, log=log)
-    fit = trainer.run(resume=resume)
-    return fit, (callbacks[-1].best if val is not None else None)
+                      train_config, out, callbacks, log=log, strategy=strategy)
+    try:
+        fit = trainer.run(resume=resume)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return fit, (stopping.best if stopping is not None else None)

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from tfp_flows.experiments.common import (MAFOptions, begin_run, build_maf, check_quantile, check_run_folder,
-                                          fit_maximum_likelihood)
+from tfp_flows.experiments.common import (MAFOptions, build_maf, check_quantile, check_run_folder,
+                                          fit_maximum_likelihood, start_run)
 from tfp_flows.files import write_json_atomic
 from tfp_flows.training.config import TrainConfig
 
@@ -54,11 +54,14 @@ def run_gas(config, log=print):
     from tfp_flows.anomaly import threshold_from
     from tfp_flows.datasets.gas import download_gas, prepare_gas, read_gas
     from tfp_flows.seeding import seed_everything
-    from tfp_flows.training import Evaluator, evaluate_log_likelihood
+    from tfp_flows.training import Evaluator, distribute, evaluate_log_likelihood
 
     cfg, out = config, config.run_dir()
+    cfg.train.validate()
+    strategy, chief = distribute.start(cfg.train)  # before anything else runs TensorFlow
     check_quantile(cfg.threshold_quantile)
-    check_run_folder(out, cfg.resume)
+    if chief:
+        check_run_folder(out, cfg.resume)
     data = Path(cfg.data)
     if not data.exists() and cfg.download and data == DEFAULT_GAS_DATA:
         log(f"{data} is missing; downloading the UCI archive")
@@ -69,7 +72,7 @@ def run_gas(config, log=print):
     log(f"{data}: {len(values)} rows; recipe {cfg.recipe!r} keeps {' '.join(splits.columns_kept)}; "
         f"{splits.sizes()}")
     seed_everything(cfg.train.seed)
-    flow = build_maf(cfg.model, splits.dims, cfg.train.seed)
+    flow = build_maf(cfg.model, splits.dims, cfg.train.seed, strategy)
     evaluator = Evaluator(flow, cfg.train.bn_eval, cfg.train.eval_batch_size)
 
     def before_training():
@@ -80,9 +83,9 @@ def run_gas(config, log=print):
             "flow train {flow_train:.5f} test {flow_test:.5f}".format(**before))
         return {"before_training": before}
 
-    settings, started = begin_run(out, cfg, data, before_training)
+    settings, started = start_run(out, cfg, data, before_training, chief)
     fit, best_val = fit_maximum_likelihood(flow, evaluator, splits.train, {"test": splits.test}, splits.val,
-                                           cfg.train, out, cfg.resume, log)
+                                           cfg.train, out, cfg.resume, log, strategy)
 
     test_mean, test_se = evaluator(splits.test)
     base_ll = evaluate_log_likelihood(flow.base.log_prob, splits.test, cfg.train.eval_batch_size)[0]
@@ -103,6 +106,8 @@ def run_gas(config, log=print):
         "threshold": {"value": threshold, "quantile": cfg.threshold_quantile,
                       "reference": "validation rows" if splits.val is not None else "test rows"},
     }
+    if not chief:  # a multi-worker run's other workers: the chief writes the results
+        return results
     write_json_atomic(out / "results.json", results)
     log(f"test log-likelihood {test_mean:.4f} +- {2 * test_se:.4f} (2 se); base {base_ll:.4f}; "
         f"results: {out / 'results.json'}")

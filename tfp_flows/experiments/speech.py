@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from tfp_flows.experiments.common import (MAFOptions, begin_run, build_maf, check_quantile, check_run_folder,
-                                          fit_maximum_likelihood)
+from tfp_flows.experiments.common import (MAFOptions, build_maf, check_quantile, check_run_folder,
+                                          fit_maximum_likelihood, start_run)
 from tfp_flows.files import write_json_atomic
 from tfp_flows.training.config import TrainConfig
 
@@ -63,11 +63,14 @@ def run_speech(config, log=print):
     from tfp_flows.anomaly import anomaly_report, threshold_from
     from tfp_flows.datasets import speech
     from tfp_flows.seeding import seed_everything
-    from tfp_flows.training import Evaluator
+    from tfp_flows.training import Evaluator, distribute
 
     cfg, out = config, config.run_dir()
+    cfg.train.validate()
+    strategy, chief = distribute.start(cfg.train)  # before anything else runs TensorFlow
     check_quantile(cfg.threshold_quantile)
-    check_run_folder(out, cfg.resume)
+    if chief:
+        check_run_folder(out, cfg.resume)
     root = Path(cfg.data)
     if not root.exists() and cfg.download and root == DEFAULT_SPEECH_DATA:
         log(f"{root} is missing; downloading Speech Commands v0.01 (1.4 GB)")
@@ -102,11 +105,12 @@ def run_speech(config, log=print):
         f"{len(test)} test clips; {len(others)} other words; features {cfg.features!r} ({train.shape[1]} values)")
 
     seed_everything(cfg.train.seed)
-    flow = build_maf(cfg.model, train.shape[1], cfg.train.seed)
+    flow = build_maf(cfg.model, train.shape[1], cfg.train.seed, strategy)
     evaluator = Evaluator(flow, cfg.train.bn_eval, cfg.train.eval_batch_size)
-    settings, _ = begin_run(out, cfg, root)
+    settings, _ = start_run(out, cfg, root, None, chief)
     sets = {"test": test, "first_batch": train[:cfg.train.batch_size], **others}
-    fit, best_val = fit_maximum_likelihood(flow, evaluator, train, sets, val, cfg.train, out, cfg.resume, log)
+    fit, best_val = fit_maximum_likelihood(flow, evaluator, train, sets, val, cfg.train, out, cfg.resume, log,
+                                           strategy)
 
     # Evaluation with the final (or best-validation) weights.
     target_scores = evaluator.log_prob(test)
@@ -128,6 +132,8 @@ def run_speech(config, log=print):
                       "reference": "validation clips" if val is not None else "training clips"},
         "standardisation": {"mean": mean.tolist(), "std": std.tolist()},
     }
+    if not chief:  # a multi-worker run's other workers: the chief writes the results
+        return results
     write_json_atomic(out / "results.json", results)
     log(f"{report['n_above']} of {len(report['words'])} other words score above held-out {cfg.word!r} "
         f"on average; overall AUC {report['overall_auc']:.3f}; flag threshold {threshold:.2f}")

@@ -17,9 +17,12 @@ and `on_train_end` in reverse order, like nested context managers):
 """
 
 import json
+import shutil
 import math
 
 import numpy as np
+from pathlib import Path
+
 import tensorflow as tf
 
 from tfp_flows.files import atomic_path
@@ -59,16 +62,21 @@ class Callback:
 class Checkpointing(Callback):
     """Saves weights, optimizer, position in the data and every callback's state to
     ``run_dir/checkpoints`` every `every` steps, on Ctrl-C and at the end; restores the
-    latest on resume. Refuses to start afresh over an existing checkpoint."""
+    latest on resume. Refuses to start afresh over an existing checkpoint.
 
-    def __init__(self, run_dir, every):
+    `save_dir` (a multi-worker run's other workers): save there instead (saving is a
+    collective step every worker takes; only the chief's copy is kept), restore from
+    the run folder's, and delete `save_dir` at the end."""
+
+    def __init__(self, run_dir, every, save_dir=None):
         self.dir, self.every = run_dir / "checkpoints", int(every)
+        self.save_dir = None if save_dir is None else Path(save_dir)
         self.manager = None
 
     def on_train_begin(self, trainer, resumed):
-        self.manager = tf.train.CheckpointManager(trainer.checkpoint, self.dir, max_to_keep=2,
+        self.manager = tf.train.CheckpointManager(trainer.checkpoint, self.save_dir or self.dir, max_to_keep=2,
                                                   step_counter=trainer.state["step"])
-        latest = self.manager.latest_checkpoint
+        latest = tf.train.latest_checkpoint(str(self.dir))
         if resumed:
             if latest is None:
                 raise ValueError(f"{self.dir.parent}: nothing to resume (no checkpoint)")
@@ -90,16 +98,23 @@ class Checkpointing(Callback):
 
     def restore_last_good(self, trainer):
         """Back to the latest checkpoint (e.g. after a non-finite step); False if none."""
-        if self.manager is None or self.manager.latest_checkpoint is None:
+        latest = None if self.manager is None else tf.train.latest_checkpoint(str(self.dir))
+        if latest is None:
             return False
-        trainer.checkpoint.restore(self.manager.latest_checkpoint)
+        trainer.checkpoint.restore(latest)
         return True
 
     def on_interrupt(self, trainer):
         self.save(trainer)
+        self._drop_scratch()
 
     def on_train_end(self, trainer):
         self.save(trainer)
+        self._drop_scratch()
+
+    def _drop_scratch(self):
+        if self.save_dir is not None:
+            shutil.rmtree(self.save_dir, ignore_errors=True)
 
 
 class MetricsLog(Callback):
@@ -177,9 +192,12 @@ class EarlyStopping(Callback):
     there is a run folder, else in memory), stops after `patience` epochs without
     improvement, and puts the best weights back at the end of training."""
 
-    def __init__(self, evaluator, val, patience, run_dir=None):
+    def __init__(self, evaluator, val, patience, run_dir=None, write_dir=None):
         self.evaluator, self.val, self.patience = evaluator, val, int(patience)
         self.path = None if run_dir is None else run_dir / "best" / "weights"
+        # A multi-worker run's other workers write their copy elsewhere (writing is a
+        # collective step) and read the chief's.
+        self.write_path = self.path if write_dir is None else write_dir / "best" / "weights"
         self.best_val = tf.Variable(-np.inf, dtype=tf.float64, trainable=False)
         self.bad_epochs = tf.Variable(0, dtype=tf.int64, trainable=False)
         self._memory = None
@@ -194,7 +212,7 @@ class EarlyStopping(Callback):
             self.best_val.assign(val_ll)
             self.bad_epochs.assign(0)
             if self.path is not None:
-                tf.train.Checkpoint(flow=trainer.flow).write(str(self.path))
+                tf.train.Checkpoint(flow=trainer.flow).write(str(self.write_path))
             else:
                 self._memory = [v.numpy() for v in trainer.flow.variables]
         else:

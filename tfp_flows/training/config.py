@@ -44,6 +44,13 @@ class TrainConfig:
         "1000 (the first compilation takes 30-70 s; see benchmarks/README.md)",
         choices=("auto", "on", "off")))
     steps_per_call: int = field(default=20, metadata=_opt("training steps per compiled call"))
+    distribute: str = field(default="none", metadata=_opt(
+        "train under tf.distribute: mirrored = the visible GPUs (or --cpu-devices logical CPUs) of this "
+        "machine; multi-worker = every worker named in TF_CONFIG (see README)",
+        choices=("none", "mirrored", "multi-worker")))
+    cpu_devices: Optional[int] = field(default=None, metadata=_opt(
+        "with --distribute mirrored on a machine without GPUs: split the CPU into N logical devices, one "
+        "replica each"))
     max_skipped: int = field(default=0, metadata=_opt(
         "non-finite steps in a row that are skipped before the run stops (0: stop at the first)",
         minimum=0))
@@ -70,7 +77,7 @@ class TrainConfig:
         """Raise ValueError naming the first setting that is out of range."""
         for name in ("batch_size", "epochs", "patience", "eval_batch_size", "steps_per_call"):
             _check_int(name, getattr(self, name), 1)
-        for name in ("max_steps", "eval_every", "checkpoint_every"):
+        for name in ("max_steps", "eval_every", "checkpoint_every", "cpu_devices"):
             if getattr(self, name) is not None:
                 _check_int(name, getattr(self, name), 1)
         _check_int("seed", self.seed, 0)
@@ -82,6 +89,10 @@ class TrainConfig:
             raise ValueError(f"bn_eval must be 'moving' or 'batch', got {self.bn_eval!r}")
         if self.xla not in ("auto", "on", "off"):
             raise ValueError(f"xla must be 'auto', 'on' or 'off', got {self.xla!r}")
+        if self.distribute not in ("none", "mirrored", "multi-worker"):
+            raise ValueError(f"distribute must be 'none', 'mirrored' or 'multi-worker', got {self.distribute!r}")
+        if self.cpu_devices is not None and self.distribute != "mirrored":
+            raise ValueError("cpu_devices (--cpu-devices) goes with distribute='mirrored'")
         return self
 
 

@@ -13,8 +13,18 @@ Resuming (`run(resume=True)`) restores the latest checkpoint and continues with 
 step that would have come next. Ctrl-C finishes the steps under way, saves a checkpoint
 and raises KeyboardInterrupt; a second Ctrl-C interrupts at once (the checkpoint is
 still consistent: the compiled call advances its own counters).
+
+Under a `tf.distribute` strategy (`strategy=`, see `tfp_flows.training.distribute`)
+the same loop runs with each step's batch split across the replicas
+(`make_distributed_train_loop`). In a multi-worker cluster every worker runs the same
+trainer; only the chief writes the run folder's log and checkpoints (the others save
+theirs to a scratch folder, since saving is a collective step, and delete it at the
+end); after every call the workers agree whether any of them was interrupted, so they
+stop, save and exit together; a worker that stops answering ends the run on the others
+with one line (after the collective timeout) instead of a hang.
 """
 
+import contextlib
 import math
 import signal
 import sys
@@ -29,9 +39,13 @@ from tqdm.auto import tqdm
 
 from tfp_flows.flows.base import Flow
 from tfp_flows.training.callbacks import Checkpointing, MetricsLog, NonFiniteGuard
-from tfp_flows.training.steps import make_train_loop
+from tfp_flows.training.steps import make_distributed_train_loop, make_train_loop
 
-__all__ = ["Trainer"]
+__all__ = ["Trainer", "WorkerLost"]
+
+
+class WorkerLost(ValueError):
+    """Another worker of a multi-worker run stopped answering (killed, crashed, cut off)."""
 
 # The epoch length of an objective without epochs: never reached.
 _NO_EPOCHS = 2**62
@@ -70,13 +84,15 @@ class Trainer:
       run_dir: optional run folder (checkpoints, metrics.jsonl, tensorboard/).
       callbacks: further callbacks (`Evaluation`, `EarlyStopping`, `LossLog`, ...).
       log: where progress lines go (default: print).
+      strategy: a `tf.distribute.Strategy` to train under (the flow must have been built
+        in its scope), or None.
 
     Attributes (for callbacks): `step`, `epoch` (0-based, the one under way),
     `in_epoch` (steps done in it), `epoch_mean_loss`, `records` (every dict passed to
     `record`), `state` (the checkpointed counters), `checkpoint`.
     """
 
-    def __init__(self, flow, objective, config, run_dir=None, callbacks=(), log=print):
+    def __init__(self, flow, objective, config, run_dir=None, callbacks=(), log=print, strategy=None):
         if not isinstance(flow, Flow):
             raise TypeError(f"flow must be a tfp_flows Flow, got {type(flow).__name__}")
         self.config = config.validate()
@@ -91,16 +107,27 @@ class Trainer:
                 raise ValueError("max_steps must be set for an objective without epochs")
             per_epoch = _NO_EPOCHS
         self.steps_per_epoch = per_epoch
-        self.optimizer = tf_keras.optimizers.Adam(config.learning_rate)
-        self.optimizer.build(flow.trainable_variables)  # slots now: one trace of the loop
-        self.state = {
-            "step": tf.Variable(0, dtype=tf.int64, trainable=False),
-            "epoch": tf.Variable(0, dtype=tf.int64, trainable=False),
-            "batch_in_epoch": tf.Variable(0, dtype=tf.int64, trainable=False),
-            "epoch_loss_sum": tf.Variable(0.0, dtype=tf.float64, trainable=False),
-            "epoch_loss_count": tf.Variable(0, dtype=tf.int64, trainable=False),
-            "wall": tf.Variable(0.0, dtype=tf.float64, trainable=False),
-        }
+        self.strategy = strategy
+        if strategy is not None and not hasattr(objective, "order"):
+            raise ValueError("training under a tf.distribute strategy splits batches of data across replicas: "
+                             "it needs a maximum-likelihood objective")
+        from tfp_flows.training.distribute import is_chief, worker_index
+
+        self.chief = strategy is None or is_chief(strategy)
+        self.worker = 0 if strategy is None else worker_index(strategy)
+        self._multi_worker = strategy is not None and getattr(strategy, "cluster_resolver", None) is not None \
+            and bool(strategy.cluster_resolver.cluster_spec().as_dict())
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            self.optimizer = tf_keras.optimizers.Adam(config.learning_rate)
+            self.optimizer.build(flow.trainable_variables)  # slots now: one trace of the loop
+            self.state = {
+                "step": tf.Variable(0, dtype=tf.int64, trainable=False),
+                "epoch": tf.Variable(0, dtype=tf.int64, trainable=False),
+                "batch_in_epoch": tf.Variable(0, dtype=tf.int64, trainable=False),
+                "epoch_loss_sum": tf.Variable(0.0, dtype=tf.float64, trainable=False),
+                "epoch_loss_count": tf.Variable(0, dtype=tf.int64, trainable=False),
+                "wall": tf.Variable(0.0, dtype=tf.float64, trainable=False),
+            }
         user = [c for c in callbacks if not isinstance(c, NonFiniteGuard)]
         self.guard = next((c for c in callbacks if isinstance(c, NonFiniteGuard)), None) \
             or NonFiniteGuard(config.max_skipped)
@@ -108,8 +135,10 @@ class Trainer:
         if self.run_dir is not None:
             # Evaluations come before the checkpoint of the same step, so their records
             # are in the log that a resumed run keeps.
-            self._checkpointing = Checkpointing(self.run_dir, config.checkpoint_every or per_epoch)
-            callbacks = [MetricsLog(self.run_dir), *user, self._checkpointing, self.guard]
+            scratch = None if self.chief else self.run_dir / f"worker{self.worker}-scratch"
+            self._checkpointing = Checkpointing(self.run_dir, config.checkpoint_every or per_epoch, save_dir=scratch)
+            log_cb = [MetricsLog(self.run_dir)] if self.chief else []
+            callbacks = [*log_cb, *user, self._checkpointing, self.guard]
         else:
             callbacks = [*user, self.guard]
         self.callbacks = callbacks
@@ -117,16 +146,35 @@ class Trainer:
         for cb in callbacks:
             extra.update(cb.state())
         self.checkpoint = tf.train.Checkpoint(flow=flow, optimizer=self.optimizer, **self.state, **extra)
-        self.xla = config.use_xla(per_epoch)
-        self._loop = self._make_loop(self.xla)
-        # An epoch's short last batch has its own shape; with XLA it runs uncompiled
-        # rather than costing a second compilation.
-        self._short_loop = self._make_loop(False) if self.xla else self._loop
+        if strategy is not None:
+            # Each replica's loss and gradients are XLA-compiled; the loop around them is not.
+            self.xla = False
+            self._loop = self._short_loop = make_distributed_train_loop(
+                lambda row, step: self.objective.loss(self.flow, row, step), self.flow.trainable_variables,
+                self.optimizer, self.state["step"], strategy, counters=(self.state["batch_in_epoch"],))
+        else:
+            self.xla = config.use_xla(per_epoch)
+            self._loop = self._make_loop(self.xla)
+            # An epoch's short last batch has its own shape; with XLA it runs uncompiled
+            # rather than costing a second compilation.
+            self._short_loop = self._make_loop(False) if self.xla else self._loop
+        self._any_worker = self._make_agreement() if self._multi_worker else None
         self.records = []
         self.step = self.epoch = self.in_epoch = 0
         self._loss_sum, self._loss_count = 0.0, 0
         self.skipped_in_last_call = 0
         self._start_wall = time.time()
+
+    def _make_agreement(self):
+        """A compiled all-reduce: whether any worker passes True (all must call it)."""
+        strategy = self.strategy
+
+        @tf.function(input_signature=[tf.TensorSpec([], tf.int32)])
+        def any_worker(flag):
+            per_replica = strategy.run(lambda: tf.identity(flag))
+            return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None) > 0
+
+        return lambda flag: bool(any_worker(tf.constant(int(flag), tf.int32)).numpy())
 
     def _make_loop(self, jit_compile):
         return make_train_loop(lambda row, step: self.objective.loss(self.flow, row, step),
@@ -220,9 +268,23 @@ class Trainer:
             checkpoint is kept), `resume` without a checkpoint, or a fresh start over one.
           KeyboardInterrupt: Ctrl-C, after saving a checkpoint.
         """
-        cfg = self.config
         if self.run_dir is not None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            return self._run(resume)
+        except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError,
+                tf.errors.AbortedError, tf.errors.InternalError) as err:
+            if not self._multi_worker:
+                raise
+            from tfp_flows.training.distribute import collective_timeout
+
+            where = tf.train.latest_checkpoint(str(self._checkpointing.dir)) if self._checkpointing else None
+            raise WorkerLost(f"lost contact with another worker ({type(err).__name__} in a collective step: it "
+                             f"stopped answering, or took over {collective_timeout():g} s); the last checkpoint is "
+                             f"{where or 'none'}; restart every worker with --resume") from None
+
+    def _run(self, resume):
+        cfg = self.config
         # The checkpoint is restored (on resume) before any other callback starts, so
         # they all see the restored position.
         begin = [self._checkpointing] if self._checkpointing else []
@@ -252,7 +314,10 @@ class Trainer:
                     bar.update(self.step - before)
                     for cb in self.callbacks:
                         cb.on_steps(self, losses)
-                    if interrupt.requested:  # Ctrl-C: everything agrees at this point
+                    asked = interrupt.requested
+                    if self._any_worker is not None:  # every worker stops where any was asked to
+                        asked = self._any_worker(asked)
+                    if asked:  # Ctrl-C: everything agrees at this point
                         self.sync()
                         raise KeyboardInterrupt
             except KeyboardInterrupt:

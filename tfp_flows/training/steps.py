@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-__all__ = ["loss_and_gradients", "make_train_loop"]
+__all__ = ["loss_and_gradients", "make_distributed_train_loop", "make_train_loop"]
 
 
 def loss_and_gradients(loss_fn, variables, *args):
@@ -37,10 +37,23 @@ def make_train_loop(loss_fn, variables, optimizer, step_counter, counters=(), ji
     batches [k, batch, D] this way).
     """
     variables = list(variables)
+
+    def one_step(row, step):
+        loss, grads, finite = loss_and_gradients(loss_fn, variables, row, step)
+        if finite:
+            optimizer.apply_gradients(zip(grads, variables))
+        return loss, finite
+
+    return _loop_of_steps(one_step, step_counter, counters, jit_compile,
+                          input_spec or tf.TensorSpec([None, None], tf.int32))
+
+
+def _loop_of_steps(one_step, step_counter, counters, jit_compile, input_spec):
+    """The compiled call around `one_step(row, step) -> (loss, applied)`: steps
+    0..n-1 until one is not applied; advances the counters by the steps applied."""
     counters = [step_counter, *counters]
 
-    @tf.function(jit_compile=jit_compile, input_signature=[
-        input_spec or tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([], tf.int32)])
+    @tf.function(jit_compile=jit_compile, input_signature=[input_spec, tf.TensorSpec([], tf.int32)])
     def run(inputs, n):
         losses = tf.TensorArray(tf.float32, size=tf.shape(inputs)[0], element_shape=[])
         first = step_counter.read_value()
@@ -51,11 +64,9 @@ def make_train_loop(loss_fn, variables, optimizer, step_counter, counters=(), ji
         # maximum_iterations=n, which XLA must know at compile time, so every new value
         # of n would compile the loop again.
         while ok and i < n:
-            loss, grads, finite = loss_and_gradients(loss_fn, variables, inputs[i],
-                                                     first + tf.cast(i, first.dtype))
+            loss, finite = one_step(inputs[i], first + tf.cast(i, first.dtype))
             losses = losses.write(i, tf.cast(loss, tf.float32))
             if finite:
-                optimizer.apply_gradients(zip(grads, variables))
                 applied += 1
             else:
                 ok = tf.constant(False)
@@ -65,3 +76,62 @@ def make_train_loop(loss_fn, variables, optimizer, step_counter, counters=(), ji
         return losses.stack(), applied
 
     return run
+
+
+def make_distributed_train_loop(loss_fn, variables, optimizer, step_counter, strategy, counters=()):
+    """`make_train_loop` under a `tf.distribute` strategy: same call, same results.
+
+    Each step's row numbers (``inputs[i]``, the global batch) are cut into one
+    contiguous slice per replica (replica r of R takes rows [r * w // R, (r + 1) * w // R)),
+    every replica computes ``loss_fn(slice, step)`` weighted by its share of the batch
+    and its gradients, the gradients are summed across replicas (all workers), and the
+    step is applied on every replica or, when the summed loss or any summed gradient is
+    not finite, on none: all replicas decide on the same numbers. Variables, the
+    optimizer and the counters must have been created under ``strategy.scope()``.
+
+    Not compiled with XLA as a whole (a strategy's cross-replica calls are not
+    XLA-compilable); each replica's loss and gradients are.
+    """
+    variables = list(variables)
+    replicas = strategy.num_replicas_in_sync
+
+    shapes = [v.shape for v in variables]
+    sizes = [int(v.shape.num_elements()) for v in variables]
+    dtype = variables[0].dtype
+
+    @tf.function(jit_compile=True)
+    def _compiled(rows, step, share):
+        loss, grads, _ = loss_and_gradients(lambda r, s: loss_fn(r, s) * tf.cast(share, dtype), variables, rows,
+                                            step)
+        # One vector [loss, every gradient]: one all-reduce per step instead of one per
+        # variable (dozens of concurrent collectives per step made a multi-worker run
+        # spawn thousands of threads).
+        return tf.concat([tf.reshape(tf.cast(loss, dtype), [1])] + [tf.reshape(g, [-1]) for g in grads], 0)
+
+    def replica_grads(rows, step, share):
+        # An empty slice (a short batch of fewer rows than replicas) contributes nothing.
+        return tf.cond(tf.size(rows) > 0, lambda: _compiled(rows, step, share),
+                       lambda: tf.zeros([1 + sum(sizes)], dtype))
+
+    def apply(grads):
+        optimizer.apply_gradients(zip(grads, variables), skip_gradients_aggregation=True)
+
+    def one_step(row, step):
+        width = tf.shape(row)[0]
+
+        def my_slice(ctx):
+            r = ctx.replica_id_in_sync_group
+            lo, hi = r * width // replicas, (r + 1) * width // replicas
+            return row[lo:hi], tf.cast(hi - lo, tf.float32) / tf.cast(width, tf.float32)
+
+        rows, share = strategy.experimental_distribute_values_from_function(my_slice)
+        packed = strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(replica_grads, args=(rows, step, share)),
+                                 axis=None)
+        loss = packed[0]
+        grads = [tf.reshape(g, shape) for g, shape in zip(tf.split(packed[1:], sizes), shapes)]
+        finite = tf.reduce_all(tf.math.is_finite(packed))
+        if finite:
+            strategy.run(apply, args=(grads,))
+        return loss, finite
+
+    return _loop_of_steps(one_step, step_counter, counters, False, tf.TensorSpec([None, None], tf.int32))

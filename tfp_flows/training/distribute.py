@@ -1,0 +1,122 @@
+"""Training under `tf.distribute`: one strategy per run, chosen by name.
+
+* ``none``: TensorFlow's default strategy (one device; the trainer's XLA loop).
+* ``mirrored``: `tf.distribute.MirroredStrategy` over the visible GPUs, or, on a machine
+  without GPUs, over its logical CPU devices (`split_cpu` makes several; with one CPU
+  device it is a one-replica strategy).
+* ``multi-worker``: `tf.distribute.MultiWorkerMirroredStrategy`, configured from the
+  ``TF_CONFIG`` environment variable (cluster addresses and this task's index), with a
+  bounded timeout on every collective so a lost worker ends the run instead of hanging.
+
+Every replica computes the gradient of its share of the global batch; the gradients
+are summed across replicas, so a step equals one step on the whole batch except for
+batch normalisation, whose batch statistics are each replica's own.
+"""
+
+import json
+import os
+
+import tensorflow as tf
+
+from tfp_flows.errors import UsageError
+
+__all__ = ["DISTRIBUTE_CHOICES", "collective_timeout", "is_chief", "make_strategy", "split_cpu", "start",
+           "worker_index"]
+
+DISTRIBUTE_CHOICES = ("none", "mirrored", "multi-worker")
+COLLECTIVE_TIMEOUT = 120.0  # default seconds a collective may wait for the other workers
+
+
+def collective_timeout():
+    """Seconds a collective waits for the other workers: TFP_FLOWS_COLLECTIVE_TIMEOUT or 120."""
+    try:
+        value = float(os.environ.get("TFP_FLOWS_COLLECTIVE_TIMEOUT", COLLECTIVE_TIMEOUT))
+    except ValueError:
+        raise UsageError("TFP_FLOWS_COLLECTIVE_TIMEOUT must be a number of seconds") from None
+    if not value > 0:
+        raise UsageError("TFP_FLOWS_COLLECTIVE_TIMEOUT must be positive")
+    return value
+
+
+def start(config):
+    """(strategy or None, whether this process writes the run folder) for a `TrainConfig`.
+    Call it before anything else runs TensorFlow (the CPU split and the multi-worker
+    strategy must come first)."""
+    if config.distribute == "none":
+        return None, True
+    if config.cpu_devices:
+        split_cpu(config.cpu_devices)
+    strategy = make_strategy(config.distribute, timeout=collective_timeout())
+    return strategy, is_chief(strategy)
+
+
+def split_cpu(n):
+    """Make `n` logical CPU devices (before TensorFlow has started its devices), so a
+    CPU-only machine can run `mirrored` with `n` replicas. Returns their names."""
+    cpus = tf.config.list_physical_devices("CPU")
+    try:
+        tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * int(n))
+    except RuntimeError:
+        raise UsageError("the CPU must be split before TensorFlow starts its devices "
+                         "(call split_cpu first thing)") from None
+    return [d.name for d in tf.config.list_logical_devices("CPU")]
+
+
+def _tf_config():
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        raise UsageError("--distribute multi-worker needs TF_CONFIG (the cluster's worker addresses and this "
+                         "task's index; see README, 'Training on several devices or machines')")
+    try:
+        cfg = json.loads(raw)
+        workers = cfg["cluster"]["worker"]
+        task = cfg["task"]
+        if task["type"] not in ("worker", "chief") or not isinstance(task["index"], int):
+            raise ValueError
+        if not workers or not all(isinstance(w, str) and ":" in w for w in workers):
+            raise ValueError
+    except (ValueError, KeyError, TypeError):
+        raise UsageError('TF_CONFIG must look like {"cluster": {"worker": ["host:port", ...]}, '
+                         '"task": {"type": "worker", "index": 0}}') from None
+    return cfg
+
+
+def make_strategy(kind, timeout=COLLECTIVE_TIMEOUT):
+    """The `tf.distribute.Strategy` for ``none``, ``mirrored`` or ``multi-worker``."""
+    if kind == "none":
+        return tf.distribute.get_strategy()
+    if kind == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        if gpus:
+            return tf.distribute.MirroredStrategy([d.name for d in gpus])
+        cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
+        # NCCL is for GPUs; CPU replicas reduce through one device.
+        return tf.distribute.MirroredStrategy(cpus, cross_device_ops=tf.distribute.ReductionToOneDevice())
+    if kind == "multi-worker":
+        _tf_config()
+        options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=timeout)
+        try:
+            return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+        except (RuntimeError, ValueError) as err:
+            raise UsageError(f"cannot start the multi-worker strategy: {' '.join(str(err).split())[:200]} "
+                             "(it must be created before TensorFlow runs anything)") from None
+    raise UsageError(f"--distribute must be one of {', '.join(DISTRIBUTE_CHOICES)}, got {kind!r}")
+
+
+def worker_index(strategy):
+    """This worker's index in a multi-worker cluster (0 otherwise)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return 0
+    return int(resolver.task_id or 0) + (1 if resolver.task_type == "worker" and "chief" in
+                                         resolver.cluster_spec().as_dict() else 0)
+
+
+def is_chief(strategy):
+    """Whether this process writes the run folder: always, but in a multi-worker cluster,
+    where the chief (or worker 0 when there is no chief) does."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return True
+    return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0
+                                             and "chief" not in resolver.cluster_spec().as_dict())
