@@ -41,7 +41,7 @@ def _worker(args):
     rng = np.random.default_rng(0)
     data = (rng.normal(size=(200_000, 8)) @ rng.normal(size=(8, 8))).astype(np.float32)
     data = (data - data.mean(0)) / data.std(0)
-    flow = build_maf(MAFOptions(), 8, seed=0, strategy=strategy)
+    flow = build_maf(MAFOptions(layers=args.layers, hidden_units=args.hidden), 8, seed=0, strategy=strategy)
     trainer = Trainer(flow, MaximumLikelihood(data, args.batch, seed=0), config, log=lambda *_: None,
                       strategy=strategy)
     trainer.train_steps(args.warmup)
@@ -63,7 +63,8 @@ def _free_ports(n):
 
 def _measure(kind, args, batch):
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--batch", str(batch),
-           "--steps", str(args.steps), "--warmup", str(args.warmup)]
+           "--steps", str(args.steps), "--warmup", str(args.warmup), "--layers", str(args.layers),
+           "--hidden", *map(str, args.hidden)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     if kind != "multi-worker":
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -87,19 +88,24 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--warmup", type=int, default=20)
     p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--layers", type=int, default=10, help="MAF layers (P2: 10)")
+    p.add_argument("--hidden", type=int, nargs="+", default=[100, 100], help="hidden units (P2: 100 100)")
     p.add_argument("--out", type=Path, default=HERE / "results")
     p.add_argument("--worker", choices=("none-xla", "none", "mirrored", "multi-worker"), help=argparse.SUPPRESS)
     p.add_argument("--batch", type=int, default=100, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
         return _worker(args)
-    if min(args.steps, args.warmup, args.reps, *args.batches) < 1 or any(b % 2 for b in args.batches):
-        print("bench_distribute: --steps, --warmup, --reps must be positive and --batches even", file=sys.stderr)
+    if min(args.steps, args.warmup, args.reps, args.layers, *args.hidden, *args.batches) < 1 or \
+            any(b % 2 for b in args.batches):
+        print("bench_distribute: --steps, --warmup, --reps, --layers, --hidden must be positive and --batches even",
+              file=sys.stderr)
         return 2
     kinds = {"none-xla": "1 device, XLA loop (the default)", "none": "1 device, XLA off",
              "mirrored": "mirrored, 2 logical CPU devices", "multi-worker": "multi-worker, 2 local processes"}
     result = {"steps": args.steps, "warmup": args.warmup, "reps": args.reps, "cores": os.cpu_count(), "batches": {}}
-    lines = [f"tf.distribute on {os.cpu_count()} cores: P2's GAS model, {args.steps} timed steps after "
+    lines = [f"tf.distribute on {os.cpu_count()} cores: MAF {args.layers} x {'/'.join(map(str, args.hidden))} "
+             f"(P2's: 10 x 100/100), {args.steps} timed steps after "
              f"{args.warmup}, {args.reps} repetitions (samples/s min / median / max)", "",
              "| batch | set-up | samples/s | vs 1 device, XLA off (median) |", "|---|---|---|---|"]
     for batch in args.batches:

@@ -92,3 +92,14 @@ def test_speech_benchmark_worker_and_refusal(fake_root, tmp_path, capsys):
     assert bench.main(["--clips", str(fake_root), "--baseline-tree", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("bench_speech:") and "\n" not in err
+
+
+@pytest.mark.slow
+def test_distribute_benchmark_smoke(tmp_path):
+    bench = _load("bench_distribute")
+    assert bench.main(["--batches", "20", "--steps", "4", "--warmup", "2", "--reps", "1", "--layers", "1",
+                       "--hidden", "8", "--out", str(tmp_path)]) == 0
+    res = json.loads((tmp_path / "distribute.json").read_text())
+    assert set(res["batches"]["20"]["median"]) == {"none-xla", "none", "mirrored", "multi-worker"}
+    assert all(v > 0 for v in res["batches"]["20"]["median"].values())
+    assert bench.main(["--batches", "3"]) == 2

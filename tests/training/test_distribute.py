@@ -238,3 +238,17 @@ def test_a_strategy_needs_a_maximum_likelihood_objective():
     with pytest.raises(ValueError, match="maximum-likelihood"):
         Trainer(flow, ReverseKL(lambda z: tf.reduce_sum(z ** 2, -1), batch_size=8),
                 TrainConfig(max_steps=2, batch_size=8), strategy=strategy)
+
+
+def test_a_worker_whose_peers_never_start_gives_up_in_one_line(tmp_path):
+    # TensorFlow would wait for the missing worker for good (holding the GIL, ignoring
+    # SIGTERM); a watchdog process ends the wait after TFP_FLOWS_STARTUP_TIMEOUT.
+    data = _gas_file(tmp_path)
+    start = time.time()
+    proc = subprocess.run(_train_argv(data, tmp_path / "lone", "--distribute", "multi-worker"), capture_output=True,
+                          text=True, cwd=ROOT, timeout=300,
+                          env=_env(TF_CONFIG=_tf_configs()[0], TFP_FLOWS_STARTUP_TIMEOUT="10"))
+    assert time.time() - start < 200
+    lines = [ln for ln in proc.stderr.splitlines() if "error:" in ln and ln.startswith("tfp-flows")]
+    assert proc.returncode != 0 and len(lines) == 1 and "joined within 10 s" in lines[0]
+    assert not (tmp_path / "lone").exists()

@@ -15,6 +15,8 @@ batch normalisation, whose batch statistics are each replica's own.
 
 import json
 import os
+import subprocess
+import sys
 
 import tensorflow as tf
 
@@ -29,24 +31,71 @@ COLLECTIVE_TIMEOUT = 120.0  # default seconds a collective may wait for the othe
 
 def collective_timeout():
     """Seconds a collective waits for the other workers: TFP_FLOWS_COLLECTIVE_TIMEOUT or 120."""
+    return _seconds("TFP_FLOWS_COLLECTIVE_TIMEOUT", COLLECTIVE_TIMEOUT)
+
+
+# Run by a child process: kill the parent (pid, seconds, message) unless it kills us first.
+_WATCHDOG = """
+import os, signal, sys, time
+pid, limit, message = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+end = time.time() + limit
+while time.time() < end:
+    time.sleep(0.2)
     try:
-        value = float(os.environ.get("TFP_FLOWS_COLLECTIVE_TIMEOUT", COLLECTIVE_TIMEOUT))
+        os.kill(pid, 0)
+    except OSError:
+        sys.exit(0)
+sys.stderr.write(message + chr(10))
+sys.stderr.flush()
+os.kill(pid, signal.SIGKILL)
+"""
+
+
+def _seconds(name, default):
+    try:
+        value = float(os.environ.get(name, default))
     except ValueError:
-        raise UsageError("TFP_FLOWS_COLLECTIVE_TIMEOUT must be a number of seconds") from None
+        raise UsageError(f"{name} must be a number of seconds") from None
     if not value > 0:
-        raise UsageError("TFP_FLOWS_COLLECTIVE_TIMEOUT must be positive")
+        raise UsageError(f"{name} must be positive")
     return value
 
 
 def start(config):
     """(strategy or None, whether this process writes the run folder) for a `TrainConfig`.
     Call it before anything else runs TensorFlow (the CPU split and the multi-worker
-    strategy must come first)."""
+    strategy must come first).
+
+    A multi-worker strategy is ready once every worker has answered one all-reduce. A
+    worker that is never started would leave the others waiting for good (TensorFlow's
+    own wait is long, and it ignores SIGTERM meanwhile), so a watchdog process ends this
+    one with one line after TFP_FLOWS_STARTUP_TIMEOUT seconds (default 300; the exit
+    status is then 137, killed); nothing has been written by then."""
     if config.distribute == "none":
         return None, True
     if config.cpu_devices:
         split_cpu(config.cpu_devices)
-    strategy = make_strategy(config.distribute, timeout=collective_timeout())
+    if config.distribute != "multi-worker":
+        strategy = make_strategy(config.distribute)
+        return strategy, is_chief(strategy)
+    timeout, limit = collective_timeout(), _seconds("TFP_FLOWS_STARTUP_TIMEOUT", 300)
+    workers = _tf_config()["cluster"]["worker"]
+
+    message = (f"tfp-flows: error: not every worker of TF_CONFIG ({', '.join(workers)}) joined within {limit:g} s "
+               f"(TFP_FLOWS_STARTUP_TIMEOUT); start all of them")
+    # A process, not a thread: while TensorFlow waits for the cluster it holds the GIL.
+    watchdog = subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(limit), message])
+    try:
+        strategy = make_strategy("multi-worker", timeout=timeout)
+
+        @tf.function
+        def ping():
+            return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.constant(1)), axis=None)
+
+        ping()
+    finally:
+        watchdog.kill()
+        watchdog.wait()
     return strategy, is_chief(strategy)
 
 
