@@ -38,19 +38,20 @@ def make_train_loop(loss_fn, variables, optimizer, step_counter, counters=(), ji
     """
     variables = list(variables)
 
-    def one_step(row, step):
-        loss, grads, finite = loss_and_gradients(loss_fn, variables, row, step)
-        if finite:
-            optimizer.apply_gradients(zip(grads, variables))
-        return loss, finite
+    def compute(row, step):
+        return loss_and_gradients(loss_fn, variables, row, step)
 
-    return _loop_of_steps(one_step, step_counter, counters, jit_compile,
+    def apply(grads):
+        optimizer.apply_gradients(zip(grads, variables))
+
+    return _loop_of_steps(compute, apply, step_counter, counters, jit_compile,
                           input_spec or tf.TensorSpec([None, None], tf.int32))
 
 
-def _loop_of_steps(one_step, step_counter, counters, jit_compile, input_spec):
-    """The compiled call around `one_step(row, step) -> (loss, applied)`: steps
-    0..n-1 until one is not applied; advances the counters by the steps applied."""
+def _loop_of_steps(compute, apply, step_counter, counters, jit_compile, input_spec):
+    """The compiled call: for steps 0..n-1, `compute(row, step) -> (loss, gradients,
+    finite)`, then `apply(gradients)` when finite, else stop; advances the counters by
+    the steps applied."""
     counters = [step_counter, *counters]
 
     @tf.function(jit_compile=jit_compile, input_signature=[input_spec, tf.TensorSpec([], tf.int32)])
@@ -64,9 +65,10 @@ def _loop_of_steps(one_step, step_counter, counters, jit_compile, input_spec):
         # maximum_iterations=n, which XLA must know at compile time, so every new value
         # of n would compile the loop again.
         while ok and i < n:
-            loss, finite = one_step(inputs[i], first + tf.cast(i, first.dtype))
+            loss, grads, finite = compute(inputs[i], first + tf.cast(i, first.dtype))
             losses = losses.write(i, tf.cast(loss, tf.float32))
             if finite:
+                apply(grads)
                 applied += 1
             else:
                 ok = tf.constant(False)
@@ -113,10 +115,13 @@ def make_distributed_train_loop(loss_fn, variables, optimizer, step_counter, str
         return tf.cond(tf.size(rows) > 0, lambda: _compiled(rows, step, share),
                        lambda: tf.zeros([1 + sum(sizes)], dtype))
 
-    def apply(grads):
+    def apply_on_replica(grads):
         optimizer.apply_gradients(zip(grads, variables), skip_gradients_aggregation=True)
 
-    def one_step(row, step):
+    def apply(grads):
+        strategy.run(apply_on_replica, args=(grads,))
+
+    def compute(row, step):
         width = tf.shape(row)[0]
 
         def my_slice(ctx):
@@ -129,9 +134,6 @@ def make_distributed_train_loop(loss_fn, variables, optimizer, step_counter, str
                                  axis=None)
         loss = packed[0]
         grads = [tf.reshape(g, shape) for g, shape in zip(tf.split(packed[1:], sizes), shapes)]
-        finite = tf.reduce_all(tf.math.is_finite(packed))
-        if finite:
-            strategy.run(apply, args=(grads,))
-        return loss, finite
+        return loss, grads, tf.reduce_all(tf.math.is_finite(packed))
 
-    return _loop_of_steps(one_step, step_counter, counters, False, tf.TensorSpec([None, None], tf.int32))
+    return _loop_of_steps(compute, apply, step_counter, counters, False, tf.TensorSpec([None, None], tf.int32))
