@@ -17,7 +17,6 @@ benchmarks/results/distribute.json and .md.
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -52,15 +51,6 @@ def _worker(args):
                       "last_loss": float(losses[-1]), "chief": chief}))
 
 
-def _free_ports(n):
-    ports = []
-    for _ in range(n):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            ports.append(s.getsockname()[1])
-    return ports
-
-
 def _measure(kind, args, batch):
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--batch", str(batch),
            "--steps", str(args.steps), "--warmup", str(args.warmup), "--layers", str(args.layers),
@@ -70,11 +60,10 @@ def _measure(kind, args, batch):
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         outs = [(proc.returncode, proc.stdout, proc.stderr)]
     else:
-        workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+        from tfp_flows.training.distribute import local_cluster
+
         procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                  env={**env, "TF_CONFIG": json.dumps({"cluster": {"worker": workers},
-                                                                       "task": {"type": "worker", "index": i}})})
-                 for i in range(2)]
+                                  env={**env, "TF_CONFIG": tf_config}) for tf_config in local_cluster(2)]
         outs = [(p.wait(timeout=1800), *p.communicate()) for p in procs]
     for code, out, err in outs:
         if code != 0:

@@ -8,7 +8,6 @@ strategy must be set up before TensorFlow starts.
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
+from tfp_flows.training.distribute import local_cluster
 
 RUN = Path(__file__).with_name("distributed_run.py")
 pytestmark = pytest.mark.slow
@@ -25,16 +25,6 @@ pytestmark = pytest.mark.slow
 
 def _env(**extra):
     return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT), **extra}
-
-
-def _tf_configs(n=2):
-    ports = []
-    for _ in range(n):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            ports.append(s.getsockname()[1])
-    workers = [f"127.0.0.1:{p}" for p in ports]
-    return [json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}}) for i in range(n)]
 
 
 def _losses(stdout):
@@ -51,7 +41,7 @@ def _single(mode, steps, *flags):
 def _workers(argv, timeout=600, **env):
     """Start one process per worker with its TF_CONFIG; returns the Popen objects."""
     return [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env=_env(TF_CONFIG=cfg, **env), cwd=ROOT) for cfg in _tf_configs()]
+                             env=_env(TF_CONFIG=cfg, **env), cwd=ROOT) for cfg in local_cluster(2)]
 
 
 def _multi(steps, *flags):
@@ -247,7 +237,7 @@ def test_a_worker_whose_peers_never_start_gives_up_in_one_line(tmp_path):
     start = time.time()
     proc = subprocess.run(_train_argv(data, tmp_path / "lone", "--distribute", "multi-worker"), capture_output=True,
                           text=True, cwd=ROOT, timeout=300,
-                          env=_env(TF_CONFIG=_tf_configs()[0], TFP_FLOWS_STARTUP_TIMEOUT="10"))
+                          env=_env(TF_CONFIG=local_cluster(2)[0], TFP_FLOWS_STARTUP_TIMEOUT="10"))
     assert time.time() - start < 200
     lines = [ln for ln in proc.stderr.splitlines() if "error:" in ln and ln.startswith("tfp-flows")]
     assert proc.returncode != 0 and len(lines) == 1 and "joined within 10 s" in lines[0]

@@ -45,6 +45,21 @@ def build_maf(options, dims, seed, strategy=None):
                        permutation=options.permutation, clip_log_scale=options.clip_log_scale, seed=seed)
 
 
+def open_run(config, out):
+    """First thing in an experiment: check the training settings, start the
+    `tf.distribute` strategy (before anything else runs TensorFlow), and check the
+    threshold quantile and, where this process writes it, the run folder. Returns
+    (strategy or None, whether this process writes the run folder)."""
+    from tfp_flows.training import distribute
+
+    config.train.validate()
+    strategy, chief = distribute.start(config.train)
+    check_quantile(config.threshold_quantile)
+    if chief:
+        check_run_folder(out, config.resume)
+    return strategy, chief
+
+
 def start_run(out, config, data, facts, chief):
     """`begin_run` on the process that writes the run folder. A multi-worker run's other
     workers write nothing, but compute the same `facts` (evaluations are collective
@@ -165,12 +180,9 @@ def fit_maximum_likelihood(flow, evaluator, train, sets, val, train_config, out,
     validation log-likelihood or None). The best weights are in `flow` afterwards."""
     import shutil
 
-    from tfp_flows.training import EarlyStopping, Evaluation, MaximumLikelihood, Trainer
+    from tfp_flows.training import EarlyStopping, Evaluation, MaximumLikelihood, Trainer, distribute
 
-    from tfp_flows.training.distribute import is_chief, worker_index
-
-    chief = strategy is None or is_chief(strategy)
-    scratch = None if chief else Path(out) / f"worker{worker_index(strategy)}-best"
+    scratch = distribute.scratch_dir(Path(out), strategy, "best")
     callbacks = [Evaluation(evaluator, {**sets, **({"val": val} if val is not None else {})},
                             every=train_config.eval_every)]
     stopping = None

@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from tfp_flows.experiments.common import (MAFOptions, build_maf, check_quantile, check_run_folder,
-                                          fit_maximum_likelihood, start_run)
+from tfp_flows.experiments.common import MAFOptions, build_maf, fit_maximum_likelihood, open_run, start_run
 from tfp_flows.files import write_json_atomic
 from tfp_flows.training.config import TrainConfig
 
@@ -54,14 +53,10 @@ def run_gas(config, log=print):
     from tfp_flows.anomaly import threshold_from
     from tfp_flows.datasets.gas import download_gas, prepare_gas, read_gas
     from tfp_flows.seeding import seed_everything
-    from tfp_flows.training import Evaluator, distribute, evaluate_log_likelihood
+    from tfp_flows.training import Evaluator, evaluate_log_likelihood
 
     cfg, out = config, config.run_dir()
-    cfg.train.validate()
-    strategy, chief = distribute.start(cfg.train)  # before anything else runs TensorFlow
-    check_quantile(cfg.threshold_quantile)
-    if chief:
-        check_run_folder(out, cfg.resume)
+    strategy, chief = open_run(cfg, out)  # first: the strategy starts before anything runs TensorFlow
     data = Path(cfg.data)
     if not data.exists() and cfg.download and data == DEFAULT_GAS_DATA:
         log(f"{data} is missing; downloading the UCI archive")

@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from tfp_flows.experiments.common import (MAFOptions, build_maf, check_quantile, check_run_folder,
-                                          fit_maximum_likelihood, start_run)
+from tfp_flows.experiments.common import MAFOptions, build_maf, fit_maximum_likelihood, open_run, start_run
 from tfp_flows.files import write_json_atomic
 from tfp_flows.training.config import TrainConfig
 
@@ -63,14 +62,10 @@ def run_speech(config, log=print):
     from tfp_flows.anomaly import anomaly_report, threshold_from
     from tfp_flows.datasets import speech
     from tfp_flows.seeding import seed_everything
-    from tfp_flows.training import Evaluator, distribute
+    from tfp_flows.training import Evaluator
 
     cfg, out = config, config.run_dir()
-    cfg.train.validate()
-    strategy, chief = distribute.start(cfg.train)  # before anything else runs TensorFlow
-    check_quantile(cfg.threshold_quantile)
-    if chief:
-        check_run_folder(out, cfg.resume)
+    strategy, chief = open_run(cfg, out)  # first: the strategy starts before anything runs TensorFlow
     root = Path(cfg.data)
     if not root.exists() and cfg.download and root == DEFAULT_SPEECH_DATA:
         log(f"{root} is missing; downloading Speech Commands v0.01 (1.4 GB)")

@@ -17,12 +17,11 @@ and `on_train_end` in reverse order, like nested context managers):
 """
 
 import json
-import shutil
 import math
-
-import numpy as np
+import shutil
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 
 from tfp_flows.files import atomic_path

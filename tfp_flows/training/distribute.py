@@ -22,8 +22,8 @@ import tensorflow as tf
 
 from tfp_flows.errors import UsageError
 
-__all__ = ["DISTRIBUTE_CHOICES", "collective_timeout", "is_chief", "make_strategy", "split_cpu", "start",
-           "worker_index"]
+__all__ = ["DISTRIBUTE_CHOICES", "any_worker", "collective_timeout", "is_chief", "is_multi_worker", "local_cluster",
+           "make_strategy", "scratch_dir", "split_cpu", "start", "worker_index"]
 
 DISTRIBUTE_CHOICES = ("none", "mirrored", "multi-worker")
 COLLECTIVE_TIMEOUT = 120.0  # default seconds a collective may wait for the other workers
@@ -87,12 +87,7 @@ def start(config):
     watchdog = subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(limit), message])
     try:
         strategy = make_strategy("multi-worker", timeout=timeout)
-
-        @tf.function
-        def ping():
-            return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.constant(1)), axis=None)
-
-        ping()
+        any_worker(strategy)(False)  # every worker answers
     finally:
         watchdog.kill()
         watchdog.wait()
@@ -152,20 +147,57 @@ def make_strategy(kind, timeout=COLLECTIVE_TIMEOUT):
     raise UsageError(f"--distribute must be one of {', '.join(DISTRIBUTE_CHOICES)}, got {kind!r}")
 
 
-def worker_index(strategy):
-    """This worker's index in a multi-worker cluster (0 otherwise)."""
+def _cluster(strategy):
+    """The cluster spec of a multi-worker strategy as a dict ({} otherwise)."""
     resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.cluster_spec().as_dict():
+    return {} if resolver is None else resolver.cluster_spec().as_dict()
+
+
+def is_multi_worker(strategy):
+    return strategy is not None and bool(_cluster(strategy))
+
+
+def worker_index(strategy):
+    """This worker's index in a multi-worker cluster, the chief (or worker 0 when there
+    is no chief) being 0; 0 outside a cluster."""
+    if not is_multi_worker(strategy):
         return 0
-    return int(resolver.task_id or 0) + (1 if resolver.task_type == "worker" and "chief" in
-                                         resolver.cluster_spec().as_dict() else 0)
+    resolver = strategy.cluster_resolver
+    return int(resolver.task_id or 0) + (1 if resolver.task_type == "worker" and "chief" in _cluster(strategy) else 0)
 
 
 def is_chief(strategy):
     """Whether this process writes the run folder: always, but in a multi-worker cluster,
-    where the chief (or worker 0 when there is no chief) does."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.cluster_spec().as_dict():
-        return True
-    return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0
-                                             and "chief" not in resolver.cluster_spec().as_dict())
+    where worker 0 (see `worker_index`) does."""
+    return worker_index(strategy) == 0
+
+
+def scratch_dir(run_dir, strategy, what):
+    """Where a multi-worker run's other workers write their copy of `what` (a collective
+    save every worker takes part in): ``run_dir/worker<i>-<what>``; None for the chief."""
+    return None if is_chief(strategy) else run_dir / f"worker{worker_index(strategy)}-{what}"
+
+
+def any_worker(strategy):
+    """A compiled all-reduce `agree(flag) -> bool`: whether any worker passed True.
+    Every worker must call it, the same number of times."""
+
+    @tf.function(input_signature=[tf.TensorSpec([], tf.int32)])
+    def summed(flag):
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.identity(flag)), axis=None)
+
+    return lambda flag: bool(summed(tf.constant(int(flag), tf.int32)).numpy() > 0)
+
+
+def local_cluster(n):
+    """TF_CONFIG values for `n` workers on 127.0.0.1 at free ports, worker i's at [i]
+    (for trying multi-worker training on one machine; tests and benchmarks use it)."""
+    import socket
+
+    ports = []
+    for _ in range(n):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+    workers = [f"127.0.0.1:{p}" for p in ports]
+    return [json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}}) for i in range(n)]

@@ -38,6 +38,7 @@ import tf_keras
 from tqdm.auto import tqdm
 
 from tfp_flows.flows.base import Flow
+from tfp_flows.training import distribute
 from tfp_flows.training.callbacks import Checkpointing, MetricsLog, NonFiniteGuard
 from tfp_flows.training.steps import make_distributed_train_loop, make_train_loop
 
@@ -111,12 +112,8 @@ class Trainer:
         if strategy is not None and not hasattr(objective, "order"):
             raise ValueError("training under a tf.distribute strategy splits batches of data across replicas: "
                              "it needs a maximum-likelihood objective")
-        from tfp_flows.training.distribute import is_chief, worker_index
-
-        self.chief = strategy is None or is_chief(strategy)
-        self.worker = 0 if strategy is None else worker_index(strategy)
-        self._multi_worker = strategy is not None and getattr(strategy, "cluster_resolver", None) is not None \
-            and bool(strategy.cluster_resolver.cluster_spec().as_dict())
+        self.chief = distribute.is_chief(strategy)
+        self._multi_worker = distribute.is_multi_worker(strategy)
         with strategy.scope() if strategy is not None else contextlib.nullcontext():
             self.optimizer = tf_keras.optimizers.Adam(config.learning_rate)
             self.optimizer.build(flow.trainable_variables)  # slots now: one trace of the loop
@@ -135,8 +132,8 @@ class Trainer:
         if self.run_dir is not None:
             # Evaluations come before the checkpoint of the same step, so their records
             # are in the log that a resumed run keeps.
-            scratch = None if self.chief else self.run_dir / f"worker{self.worker}-scratch"
-            self._checkpointing = Checkpointing(self.run_dir, config.checkpoint_every or per_epoch, save_dir=scratch)
+            self._checkpointing = Checkpointing(self.run_dir, config.checkpoint_every or per_epoch,
+                                                save_dir=distribute.scratch_dir(self.run_dir, strategy, "scratch"))
             log_cb = [MetricsLog(self.run_dir)] if self.chief else []
             callbacks = [*log_cb, *user, self._checkpointing, self.guard]
         else:
@@ -150,35 +147,26 @@ class Trainer:
             # Each replica's loss and gradients are XLA-compiled; the loop around them is not.
             self.xla = False
             self._loop = self._short_loop = make_distributed_train_loop(
-                lambda row, step: self.objective.loss(self.flow, row, step), self.flow.trainable_variables,
-                self.optimizer, self.state["step"], strategy, counters=(self.state["batch_in_epoch"],))
+                self._step_loss, self.flow.trainable_variables, self.optimizer, self.state["step"], strategy,
+                counters=(self.state["batch_in_epoch"],))
         else:
             self.xla = config.use_xla(per_epoch)
             self._loop = self._make_loop(self.xla)
             # An epoch's short last batch has its own shape; with XLA it runs uncompiled
             # rather than costing a second compilation.
             self._short_loop = self._make_loop(False) if self.xla else self._loop
-        self._any_worker = self._make_agreement() if self._multi_worker else None
+        self._any_worker = distribute.any_worker(strategy) if self._multi_worker else None
         self.records = []
         self.step = self.epoch = self.in_epoch = 0
         self._loss_sum, self._loss_count = 0.0, 0
         self.skipped_in_last_call = 0
         self._start_wall = time.time()
 
-    def _make_agreement(self):
-        """A compiled all-reduce: whether any worker passes True (all must call it)."""
-        strategy = self.strategy
-
-        @tf.function(input_signature=[tf.TensorSpec([], tf.int32)])
-        def any_worker(flag):
-            per_replica = strategy.run(lambda: tf.identity(flag))
-            return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None) > 0
-
-        return lambda flag: bool(any_worker(tf.constant(int(flag), tf.int32)).numpy())
+    def _step_loss(self, row, step):
+        return self.objective.loss(self.flow, row, step)
 
     def _make_loop(self, jit_compile):
-        return make_train_loop(lambda row, step: self.objective.loss(self.flow, row, step),
-                               self.flow.trainable_variables, self.optimizer, self.state["step"],
+        return make_train_loop(self._step_loss, self.flow.trainable_variables, self.optimizer, self.state["step"],
                                counters=(self.state["batch_in_epoch"],), jit_compile=jit_compile)
 
     # ------------------------------------------------------------ for callbacks
@@ -276,11 +264,9 @@ class Trainer:
                 tf.errors.AbortedError, tf.errors.InternalError) as err:
             if not self._multi_worker:
                 raise
-            from tfp_flows.training.distribute import collective_timeout
-
             where = tf.train.latest_checkpoint(str(self._checkpointing.dir)) if self._checkpointing else None
             raise WorkerLost(f"lost contact with another worker ({type(err).__name__} in a collective step: it "
-                             f"stopped answering, or took over {collective_timeout():g} s); the last checkpoint is "
+                             f"stopped answering, or took over {distribute.collective_timeout():g} s); the last checkpoint is "
                              f"{where or 'none'}; restart every worker with --resume") from None
 
     def _run(self, resume):

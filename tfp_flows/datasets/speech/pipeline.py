@@ -110,7 +110,7 @@ def extract_features(root, paths, feature, cache_dir=DEFAULT_CACHE, batch_size=2
     else:
         bad = [_why(full[i]) for i in sorted(set(range(len(paths))) - set(index.tolist()))]
         if tmp is not None:
-            width = values.shape[1] if values.ndim == 2 else int(FEATURES[feature](tf.zeros([16000])).shape[-1])
+            width = int(ds.element_spec[1].shape[-1])  # what the cache holds, read back by the branch above
             (tmp / "manifest.json").write_text(json.dumps({"width": width, "bad": bad, "clips": len(paths)}))
             try:
                 tmp.rename(final)
