@@ -66,6 +66,29 @@ def test_mirrored_over_two_logical_cpus_matches_one_device():
     np.testing.assert_allclose(two["losses"], one["losses"], rtol=1e-4)
 
 
+@pytest.mark.parametrize("replicas, shares, tiny_shares", [(2, [50, 51], [1, 1]), (3, [33, 34, 34], [0, 1, 1])])
+def test_an_uneven_global_batch_is_split_weighted_and_summed_like_one_device(replicas, shares, tiny_shares):
+    """101 rows on 2 and 3 replicas: replica r takes rows [r w // R, (r + 1) w // R) and
+    its loss is that slice's mean weighted by its share of the batch; the sum is the
+    one-device loss of the whole batch, step after step, and so are the weights. A batch
+    of 2 rows on 3 replicas leaves replica 0 empty: it contributes nothing."""
+    proc = subprocess.run([sys.executable, str(RUN.with_name("uneven_split.py")), str(replicas)],
+                          capture_output=True, text=True, env=_env(), timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = _losses(proc.stdout)
+    assert out["replicas"] == replicas
+    got, expected = np.array(out["contributions"]), np.array(out["expected"])
+    assert got[:, 1].tolist() == shares == expected[:, 1].tolist()
+    np.testing.assert_allclose(got[:, 0], expected[:, 0], rtol=1e-5)
+    assert got[:, 0].sum() == pytest.approx(out["one_device_loss"], rel=1e-5)
+    tiny = np.array(out["tiny_contributions"])
+    assert tiny[:, 1].tolist() == tiny_shares == np.array(out["tiny_expected"])[:, 1].tolist()
+    np.testing.assert_allclose(tiny[:, 0], np.array(out["tiny_expected"])[:, 0], rtol=1e-5)
+    assert out["applied"] == [6, 6]
+    np.testing.assert_allclose(out["losses"], out["one_device_losses"], rtol=1e-5)
+    assert out["weight_gap"] < 1e-5
+
+
 def test_two_local_workers_train_p2s_model_like_one_process():
     """P2's model (10 MAFs of 2 x 100 units) for 200 steps at a global batch of 100."""
     # Without batch norm: the same loss at every step, up to summation order.

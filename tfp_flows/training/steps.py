@@ -92,7 +92,9 @@ def make_distributed_train_loop(loss_fn, variables, optimizer, step_counter, str
     optimizer and the counters must have been created under ``strategy.scope()``.
 
     Not compiled with XLA as a whole (a strategy's cross-replica calls are not
-    XLA-compilable); each replica's loss and gradients are.
+    XLA-compilable); each replica's loss and gradients are. The returned call's
+    ``contributions(row, step)`` gives each local replica's weighted loss and row count
+    for one batch.
     """
     variables = list(variables)
     replicas = strategy.num_replicas_in_sync
@@ -105,15 +107,17 @@ def make_distributed_train_loop(loss_fn, variables, optimizer, step_counter, str
     def _compiled(rows, step, share):
         loss, grads, _ = loss_and_gradients(lambda r, s: loss_fn(r, s) * tf.cast(share, dtype), variables, rows,
                                             step)
-        # One vector [loss, every gradient]: one all-reduce per step instead of one per
-        # variable (dozens of concurrent collectives per step made a multi-worker run
+        # One vector [loss, rows, every gradient]: one all-reduce per step instead of one
+        # per variable (dozens of concurrent collectives per step made a multi-worker run
         # spawn thousands of threads).
-        return tf.concat([tf.reshape(tf.cast(loss, dtype), [1])] + [tf.reshape(g, [-1]) for g in grads], 0)
+        count = tf.cast(tf.shape(rows)[0], dtype)
+        return tf.concat([tf.reshape(tf.cast(loss, dtype), [1]), tf.reshape(count, [1])]
+                         + [tf.reshape(g, [-1]) for g in grads], 0)
 
     def replica_grads(rows, step, share):
         # An empty slice (a short batch of fewer rows than replicas) contributes nothing.
         return tf.cond(tf.size(rows) > 0, lambda: _compiled(rows, step, share),
-                       lambda: tf.zeros([1 + sum(sizes)], dtype))
+                       lambda: tf.zeros([2 + sum(sizes)], dtype))
 
     def apply_on_replica(grads):
         optimizer.apply_gradients(zip(grads, variables), skip_gradients_aggregation=True)
@@ -121,7 +125,8 @@ def make_distributed_train_loop(loss_fn, variables, optimizer, step_counter, str
     def apply(grads):
         strategy.run(apply_on_replica, args=(grads,))
 
-    def compute(row, step):
+    def per_replica(row, step):
+        """Each replica's packed [weighted loss, rows, gradients] for the global batch `row`."""
         width = tf.shape(row)[0]
 
         def my_slice(ctx):
@@ -130,10 +135,21 @@ def make_distributed_train_loop(loss_fn, variables, optimizer, step_counter, str
             return row[lo:hi], tf.cast(hi - lo, tf.float32) / tf.cast(width, tf.float32)
 
         rows, share = strategy.experimental_distribute_values_from_function(my_slice)
-        packed = strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(replica_grads, args=(rows, step, share)),
-                                 axis=None)
+        return strategy.run(replica_grads, args=(rows, step, share))
+
+    def compute(row, step):
+        packed = strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica(row, step), axis=None)
         loss = packed[0]
-        grads = [tf.reshape(g, shape) for g, shape in zip(tf.split(packed[1:], sizes), shapes)]
+        grads = [tf.reshape(g, shape) for g, shape in zip(tf.split(packed[2:], sizes), shapes)]
         return loss, grads, tf.reduce_all(tf.math.is_finite(packed))
 
-    return _loop_of_steps(compute, apply, step_counter, counters, False, tf.TensorSpec([None, None], tf.int32))
+    run = _loop_of_steps(compute, apply, step_counter, counters, False, tf.TensorSpec([None, None], tf.int32))
+
+    @tf.function
+    def contributions(row, step):
+        """[local replicas, 2]: each replica's (loss weighted by its share, rows) for one
+        global batch, without a step (to check how a batch is split)."""
+        return tf.stack([p[:2] for p in strategy.experimental_local_results(per_replica(row, step))])
+
+    run.contributions = contributions
+    return run
