@@ -11,7 +11,8 @@ Expected: P2's recipe keeps X4 X5 X8 X9 X13 X16 X17 X18 of the 4,208,261-row fil
 
 Needs data/gas/ethylene_CO.txt (see README, "Data"); without it the script says how to get
 it and exits with status 3 (skipped). On another file, or part of it (--max-rows), every
-row is shown as info: only the real UCI file (4,208,261 rows) can be compared.
+row is shown as info: only the real UCI file can be compared, recognised by its row count
+(4,208,261) and by the first values of all 19 columns that P2 printed (its glimpse()).
 --synthetic N runs the whole pipeline on a generated GAS-format file, comparing nothing.
 A finished run is reused only when every setting (and the data file) is the same.
 """
@@ -63,6 +64,11 @@ def main(argv=None):
         print(f"SKIP  {report.title}: " + GET_IT.format(path=config.data))
         return EXIT_SKIPPED
 
+    # Is it the UCI file? P2's glimpse() printed the first values of every column: they,
+    # with the row count (known after reading), identify it.
+    glimpse_ok = {} if synthetic else first_values_match(config.data, report)
+    differing = [c for c, ok in glimpse_ok.items() if not ok]
+
     # Train, or reuse a finished run with exactly these settings (data file included):
     # running and reporting are separate steps, and the run folder is named by the settings.
     settings = settings_of(config, config.data)
@@ -86,14 +92,21 @@ def main(argv=None):
         config.resume = (run / "checkpoints").exists()
         res = run_gas(config)
     log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line]
-    # Checks that can fail need the real UCI file: its row count identifies it. On any other
-    # file (or on part of it) the rows below are information only, and say why.
+    # Checks that can fail need the real UCI file: its row count and first values identify
+    # it. On any other file (or on part of it) the rows below are information only, and say why.
     n_real = report.entry("p2.gas.n_rows").value
-    real = not synthetic and res["n_rows"] == n_real and args.max_rows is None
+    real = (not synthetic and res["n_rows"] == n_real and args.max_rows is None and not differing)
     if not synthetic and not real:
-        print(f"NOT THE UCI FILE: {config.data} gave {res['n_rows']} rows (the UCI file has {n_real:.0f}); "
-              "the comparisons below are shown as info.")
+        why = []
+        if res["n_rows"] != n_real or args.max_rows is not None:
+            why.append(f"{res['n_rows']} rows read (the UCI file has {n_real:.0f})")
+        if differing:
+            why.append(f"its first values differ from P2's glimpse() in {' '.join(differing)}")
+        print(f"NOT THE UCI FILE: {config.data}: {'; '.join(why)}; the comparisons below are shown as info.")
         report.title += " [not the UCI file: nothing compared]"
+    if not synthetic:
+        report.verdict("p2.gas.first_values", f"{sum(glimpse_ok.values())} of {len(glimpse_ok)} columns match"
+                       + (f" (not {' '.join(differing)})" if differing else ""), not differing, enforce=real)
 
     # Data and preprocessing.
     if config.recipe == "blog":
@@ -134,6 +147,23 @@ def main(argv=None):
         report.compare("maf.gas.split_sizes", [res["n_train"], res["n_val"], res["n_test"]], enforce=False)
     return finish(report, args.out, {"seed": args.seed, "synthetic": synthetic, "run": str(run),
                                      "recipe": config.recipe, "bn_eval": res["bn_eval"]})
+
+
+def first_values_match(path, report):
+    """{column: whether the file's first values are P2's printed ones (within the ledger's
+    tolerance)}, for X1..X19, from the `p2.gas.glimpse.*` ledger entries."""
+    import numpy as np
+
+    from tfp_flows.datasets.gas import GAS_COLUMNS, read_gas
+
+    entries = {c: report.entry(f"p2.gas.glimpse.{c}") for c in GAS_COLUMNS}
+    first = read_gas(path, max_rows=max(len(e.value) for e in entries.values()))
+    out = {}
+    for i, (c, e) in enumerate(entries.items()):
+        published = np.asarray(e.value, float)
+        ours = first[:len(published), i]
+        out[c] = len(ours) == len(published) and bool(np.all(np.abs(ours - published) <= e.tolerance))
+    return out
 
 
 if __name__ == "__main__":

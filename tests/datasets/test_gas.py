@@ -58,6 +58,10 @@ ROW = " ".join(["1.00"] * 19)
     (GAS_HEADER + "\n" + ROW + "\n" + "1 " * 5 + "nan " + "1 " * 13 + "\n", ":3: column X6: non-finite"),
     (GAS_HEADER + "\n" + ROW + "\n" + ROW + "\n" + "1 " * 18 + "inf\n", ":4: column X19: non-finite"),
     (GAS_HEADER + "\n" + ROW + "\n" + "1.0 2.0 3.0", ":3: truncated last line"),
+    # non-empty files without a line end (the header check once read the memory map itself)
+    ("\0" * 3000, ":1: expected a header"),
+    (GAS_HEADER, "no data rows"),
+    ("0.00 1 2 3", ":1: expected a header"),
 ])
 def test_bad_files_give_one_clear_message(tmp_path, body, fragment):
     path = _write(tmp_path, body)
@@ -227,3 +231,18 @@ def test_gas_dataset_gives_the_batches_the_trainer_trains_on(synthetic):
                      for e in (0, 1))
     assert not np.array_equal(first, second)  # reshuffled each epoch
     np.testing.assert_array_equal(np.sort(first, 0), np.sort(s.train, 0))  # every row once
+
+
+def test_cache_is_not_served_for_a_file_edited_in_place(tmp_path):
+    """The parsed-array cache is keyed by the file's sha256, remembered only while the file
+    is unchanged: an edit that keeps the size and restores the mtime is still seen."""
+    import os
+
+    path = _write(tmp_path, GAS_HEADER + "\n" + ROW + "\n" + ROW + "\n", name="g.txt")
+    first = read_gas(path, cache_dir=tmp_path / "cache")
+    st = path.stat()
+    path.write_text(GAS_HEADER + "\n" + ROW + "\n" + ROW.replace("1.00", "2.00", 1) + "\n")
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_size == st.st_size and path.stat().st_mtime_ns == st.st_mtime_ns
+    again = read_gas(path, cache_dir=tmp_path / "cache")
+    assert first[1, 0] == 1.0 and again[1, 0] == 2.0

@@ -142,3 +142,37 @@ def test_vi_run_exports_and_scores_plain_tables(tmp_path):
     assert proc.returncode == 0, proc.stderr
     rows = list(csv.DictReader(io.StringIO(proc.stdout)))
     assert len(rows) == 6 and all(r["flagged"] == "" for r in rows)  # VI runs have no threshold
+
+
+def test_score_reports_each_unreadable_input_and_scores_the_rest(gas_run, tmp_path, capsys, monkeypatch):
+    """Every input that cannot be read gets one line naming it, whatever went wrong, and
+    the others are still scored; exit 1 at the end."""
+    from tfp_flows.cli import score as score_cli
+    from tfp_flows.experiments import score as scoring
+
+    nul = tmp_path / "nul.txt"
+    nul.write_bytes(b"\0" * 3000)
+    header_only = tmp_path / "header.txt"
+    header_only.write_text("Time CO Ethylene")  # no line end
+    odd = tmp_path / "odd.txt"
+    odd.write_text("Time\n")
+    real_rows = scoring._rows
+
+    def rows(path, facts):  # an unexpected failure inside the reader, for one input
+        if path.name == "odd.txt":
+            raise AttributeError("'mmap.mmap' object has no attribute 'decode'")
+        return real_rows(path, facts)
+
+    monkeypatch.setattr(scoring, "_rows", rows)
+    inputs = [nul, tmp_path / "missing.txt", gas_run / "gas.txt", odd, header_only, tmp_path]
+    code = score_cli.main(["--model", str(gas_run / "run"), *map(str, inputs)])
+    out, err = capsys.readouterr()
+    assert code == 1
+    rows_out = list(csv.DictReader(io.StringIO(out)))
+    assert len(rows_out) == 3000 and {r["input"] for r in rows_out} == {str(gas_run / "gas.txt")}
+    errors = [line for line in err.splitlines() if ": error: " in line]
+    assert len(errors) == 5 and "Traceback" not in err
+    for path, fragment in [(nul, "expected a header"), (tmp_path / "missing.txt", "no such file"),
+                           (odd, "AttributeError"), (header_only, "no data rows"), (tmp_path, "a folder")]:
+        assert any(f"{path}:" in line and fragment in line for line in errors), (path, errors)
+    assert "make train-gas" not in err  # the missing input is the scorer's, not the trainer's

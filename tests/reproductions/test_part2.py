@@ -42,9 +42,10 @@ def test_gas_pipeline_end_to_end_on_synthetic_data(script, tmp_path, capsys):
 
 def test_gas_rows_are_info_unless_the_file_is_the_uci_one(tmp_path):
     """On a GAS-format file that is not the UCI file every row is info (the base
-    log-likelihood rows pass for any z-scored file, so they prove nothing); with a ledger
-    that takes this file's row count for the UCI file's, the same rows are checks, and
-    the column check fails on it."""
+    log-likelihood rows pass for any z-scored file, so they prove nothing). The UCI file
+    is recognised by its row count AND the first values P2 printed: a ledger that gives
+    this file's row count is not enough; one that gives its first values too makes the
+    rows checks, and the column check fails on it."""
     data = tmp_path / "ethylene_CO.txt"
     write_synthetic_gas(data, 40_000, seed=2)
     args = ["--data", data, "--max-steps", "5", "--no-progress"]
@@ -54,13 +55,30 @@ def test_gas_rows_are_info_unless_the_file_is_the_uci_one(tmp_path):
     rows = json.loads((tmp_path / "o" / "results.json").read_text())["rows"]
     assert all(r["ok"] is None for r in rows)
 
+    # the right row count, other values: still not the UCI file
     ledger = json.loads((REPRODUCTIONS / "ledger.json").read_text())
     ledger["entries"]["p2.gas.n_rows"]["value"] = 40_000
+    (tmp_path / "count.json").write_text(json.dumps(ledger))
+    proc = _run(REPRODUCTIONS / "p2_gas.py", *args, "--out", tmp_path / "o1", "--ledger", tmp_path / "count.json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "NOT THE UCI FILE" in proc.stdout and "first values differ" in proc.stdout and "(the UCI file has" not in proc.stdout
+    rows = {r["key"]: r for r in json.loads((tmp_path / "o1" / "results.json").read_text())["rows"] if r["key"]}
+    assert all(r["ok"] is None for r in rows.values()) and "p2.gas.first_values" in rows
+
+    # the right count and this file's own first values: taken for the real file
+    from tfp_flows.datasets.gas import GAS_COLUMNS, read_gas
+
+    first = read_gas(data, max_rows=20)
+    for i, c in enumerate(GAS_COLUMNS):
+        entry = ledger["entries"][f"p2.gas.glimpse.{c}"]
+        entry["value"] = [round(float(v), 2) for v in first[:len(entry["value"]), i]]
     (tmp_path / "ledger.json").write_text(json.dumps(ledger))
     proc = _run(REPRODUCTIONS / "p2_gas.py", *args, "--out", tmp_path / "o2", "--ledger", tmp_path / "ledger.json")
     assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "NOT THE UCI FILE" not in proc.stdout
     rows = {r["key"]: r for r in json.loads((tmp_path / "o2" / "results.json").read_text())["rows"] if r["key"]}
-    assert rows["p2.gas.columns_kept"]["ok"] is False and rows["p2.gas.n_rows"]["ok"] is True
+    assert rows["p2.gas.first_values"]["ok"] is True and rows["p2.gas.n_rows"]["ok"] is True
+    assert rows["p2.gas.columns_kept"]["ok"] is False
     assert rows["p2.gas.base_ll_test"]["ok"] is not None
 
 
@@ -89,6 +107,36 @@ def test_gas_reuses_a_finished_run_only_with_the_same_settings(script, tmp_path,
     assert script("p2_gas").main(base + ["--max-steps", "9", "--layers", "3"]) == 0
     third, res = _reported(tmp_path)
     assert third not in (first, second) and res["model"]["layers"] == 3
+
+
+def test_gas_run_is_not_reused_after_the_file_changes_in_place(script, tmp_path, capsys):
+    """The data file is known by its content: an edit that keeps its size and puts its
+    modification time back is another file, and the finished run is not reported for it."""
+    import os
+
+    data = tmp_path / "gas.txt"
+    write_synthetic_gas(data, 2000, seed=3)
+    base = ["--data", str(data), "--eval-every", "3", "--out", str(tmp_path / "o"), "--no-progress",
+            "--layers", "2", "--hidden", "8", "--max-steps", "4"]
+    assert script("p2_gas").main(base) == 0
+    first, _ = _reported(tmp_path / "o")
+    capsys.readouterr()
+    assert script("p2_gas").main(base) == 0
+    assert "same settings" in capsys.readouterr().out and _reported(tmp_path / "o")[0] == first
+
+    st = data.stat()
+    text = data.read_bytes()
+    row = text.index(b"\n", text.index(b"\n") + 1) + 1  # the second data row
+    digit = row + text[row:].index(b".") + 1  # a digit after a decimal point
+    edited = text[:digit] + (b"7" if text[digit:digit + 1] != b"7" else b"3") + text[digit + 1:]
+    data.write_bytes(edited)
+    os.utime(data, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert data.stat().st_size == st.st_size and data.stat().st_mtime_ns == st.st_mtime_ns
+    assert script("p2_gas").main(base) == 0
+    assert "same settings" not in capsys.readouterr().out
+    second, res = _reported(tmp_path / "o")
+    assert second != first and res["settings"]["data_identity"]["sha256"] != \
+        json.loads((first / "results.json").read_text())["settings"]["data_identity"]["sha256"]
 
 
 def test_audio_reuses_a_finished_run_only_with_the_same_settings(script, fake_root, tmp_path_factory, capsys):

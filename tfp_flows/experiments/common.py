@@ -70,22 +70,10 @@ def start_run(out, config, data, facts, chief):
 
 
 def data_identity(path):
-    """What identifies a data file or folder (None when missing): a run made on another
-    file, or on this one after it changed, has other settings. A file: its path, size and
-    mtime; a folder: its path, and the number, total size and latest mtime of the files
-    under it."""
-    path = Path(path)
-    if not path.exists():
-        return None
-    if path.is_file():
-        st = path.stat()
-        return {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-    count = size = latest = 0
-    for p in path.rglob("*"):
-        if p.is_file():
-            st = p.stat()
-            count, size, latest = count + 1, size + st.st_size, max(latest, st.st_mtime_ns)
-    return {"path": str(path.resolve()), "files": count, "size": size, "mtime_ns": latest}
+    """What identifies a data file or folder (None when missing): `tfp_flows.files.content_identity`."""
+    from tfp_flows.files import content_identity
+
+    return content_identity(path)
 
 
 def settings_of(config, data=None):

@@ -61,6 +61,10 @@ def run_gas(config, log=print):
     if not data.exists() and cfg.download and data == DEFAULT_GAS_DATA:
         log(f"{data} is missing; downloading the UCI archive")
         data = download_gas(data.parent, progress=cfg.train.progress)
+    if not data.exists():
+        hint = ("pass --download to fetch the UCI archive, or `make train-gas`" if data == DEFAULT_GAS_DATA
+                else "pass --data PATH of a GAS-format file")
+        raise ValueError(f"{data}: no such file ({hint}; see README, 'Data')")
     # Everything that can fail on the data happens before the run folder is created.
     values = read_gas(data, max_rows=cfg.max_rows, cache_dir=Path("data/gas/cache"))
     splits = prepare_gas(values, cfg.recipe, seed=cfg.train.seed)

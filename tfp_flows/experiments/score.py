@@ -86,19 +86,36 @@ def _clip_features(path, facts):
     return np.asarray(FEATURES[facts["features"]](read_clip(path)[None]), np.float32)
 
 
+def _read_input(path, facts):
+    """(values [n, D] float32, item names) of one input: an audio clip or a table of rows."""
+    if not path.exists():
+        raise ValueError(f"{path}: no such file")
+    if path.is_dir():
+        raise ValueError(f"{path}: a folder, not a file")
+    if path.suffix.lower() in AUDIO_SUFFIXES:
+        return _clip_features(path, facts), ["clip"]
+    x = _rows(path, facts)
+    return x, [str(i + 1) for i in range(len(x))]
+
+
+def _one_line(path, err):
+    """A one-line reason naming the input; errors other than ValueError/OSError (which
+    already name it) say what kind they are."""
+    text = " ".join(str(err).split())
+    if isinstance(err, (ValueError, OSError)):
+        return text if str(path) in text else f"{path}: {text}"
+    return f"{path}: could not be read ({type(err).__name__}: {text})"
+
+
 def score(model, inputs, batch_size=20_000):
     """Yield a `Scored` for every row or clip of `inputs` (paths), or one with an `error`
     for an input that cannot be read."""
     threshold = (model.facts.get("threshold") or {}).get("value")
     for path in map(Path, inputs):
         try:
-            if path.suffix.lower() in AUDIO_SUFFIXES:
-                x, items = _clip_features(path, model.facts), ["clip"]
-            else:
-                x = _rows(path, model.facts)
-                items = [str(i + 1) for i in range(len(x))]
-        except (ValueError, OSError) as err:
-            yield Scored(str(path), "", error=" ".join(str(err).split()))
+            x, items = _read_input(path, model.facts)
+        except Exception as err:  # one input that cannot be read never stops the others
+            yield Scored(str(path), "", error=_one_line(path, err))
             continue
         for start in range(0, len(x), batch_size):
             values = np.asarray(model.log_prob(x[start:start + batch_size]), np.float64)

@@ -12,7 +12,6 @@ R's `read_table` named them in P2.
 
 import contextlib
 import hashlib
-import json
 import mmap
 import os
 import re
@@ -23,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from tfp_flows.datasets.download import download, extract_member
-from tfp_flows.files import atomic_path, write_json_atomic
+from tfp_flows.files import atomic_path, remember_sha256, remembered_sha256
 
 try:  # the C reader, built by `pip install -e .` where a C compiler is available
     from tfp_flows.datasets.gas import _gasparse
@@ -88,16 +87,27 @@ def _parse(path, raw, max_rows, threads=None):
     if re.search(rb"\S", raw) is None:  # (no copy of the file, unlike raw.strip())
         raise ValueError(f"{path}: the file is empty")
     nl = raw.find(b"\n")
-    header = raw if nl < 0 else raw[:nl]
+    # bytes, also when `raw` is a memory map and the file has no line end (at most 64 KB)
+    header = bytes(raw[:min(len(raw) if nl < 0 else nl, 1 << 16)])
     if not any(ch.isalpha() for ch in header.decode(errors="replace").replace("nan", "").replace("inf", "")):
         _fail(path, 1, "expected a header line (time, CO, ethylene, 16 sensors) before the numbers")
     start = len(raw) if nl < 0 else nl + 1
     end = len(raw)
     if max_rows is not None and start < end:
-        ends = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8, offset=start) == 10)
-        if len(ends) >= max_rows:
-            end = start + int(ends[max_rows - 1]) + 1
-        del ends
+        if max_rows <= 100_000:  # a few lines: find them one by one, not by scanning the file
+            pos = start
+            for _ in range(max_rows):
+                j = raw.find(b"\n", pos)
+                if j < 0:
+                    break
+                pos = j + 1
+            else:
+                end = pos
+        else:
+            ends = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8, offset=start) == 10)
+            if len(ends) >= max_rows:
+                end = start + int(ends[max_rows - 1]) + 1
+            del ends
     values = _parse_fast(raw, start, end, threads) if _gasparse is not None else None
     if values is None:  # no C reader, or something it leaves to the general parser
         values = _parse_general(path, raw[start:end], max_rows)
@@ -175,29 +185,6 @@ def _line_of_row(body, row):
     return 2
 
 
-def _remembered_hash(path, cache_dir):
-    """The sha256 recorded for `path` if its size and mtime are unchanged, else None."""
-    st = path.stat()
-    try:
-        hit = json.loads((cache_dir / "hashes.json").read_text()).get(str(path.resolve()))
-    except (OSError, ValueError, AttributeError):
-        return None
-    if hit and hit.get("size") == st.st_size and hit.get("mtime_ns") == st.st_mtime_ns:
-        return hit.get("sha256")
-    return None
-
-
-def _remember_hash(path, cache_dir, digest):
-    memo_path = cache_dir / "hashes.json"
-    try:
-        memo = json.loads(memo_path.read_text())
-    except (OSError, ValueError):
-        memo = {}
-    st = path.stat()
-    memo[str(path.resolve())] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest}
-    write_json_atomic(memo_path, memo)
-
-
 def read_gas(path, max_rows=None, cache_dir=None, threads=None):
     """Read a GAS-format file into a float64 array of shape [rows, 19] (columns X1..X19).
 
@@ -222,13 +209,14 @@ def read_gas(path, max_rows=None, cache_dir=None, threads=None):
     if max_rows is not None and (not isinstance(max_rows, (int, np.integer)) or max_rows < 1):
         raise ValueError(f"max_rows must be a positive integer, got {max_rows!r}")
     if not path.exists():
-        raise ValueError(f"{path}: no such file (get it with `make train-gas`; see README, 'Data')")
+        raise ValueError(f"{path}: no such file")
     if cache_dir is None:
         with _mapped(path) as raw:
             return _parse(path, raw, max_rows, threads)
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    digest = _remembered_hash(path, cache_dir)
+    memo = cache_dir / "hashes.json"
+    digest = remembered_sha256(path, memo)
     if digest is not None:
         cached = _cache_path(cache_dir, digest, max_rows)
         if cached.exists():
@@ -242,7 +230,7 @@ def read_gas(path, max_rows=None, cache_dir=None, threads=None):
                 hashing = ex.submit(lambda: hashlib.sha256(raw).hexdigest())
                 values = _parse(path, raw, max_rows, threads)
                 digest = hashing.result()
-            _remember_hash(path, cache_dir, digest)
+            remember_sha256(path, memo, digest)
         else:
             values = _parse(path, raw, max_rows, threads)
     with atomic_path(_cache_path(cache_dir, digest, max_rows)) as tmp:
