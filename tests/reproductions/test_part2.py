@@ -47,7 +47,7 @@ def test_gas_rows_are_info_unless_the_file_is_the_uci_one(tmp_path):
     this file's row count is not enough; one that gives its first values too makes the
     rows checks, and the column check fails on it."""
     data = tmp_path / "ethylene_CO.txt"
-    write_synthetic_gas(data, 40_000, seed=2)
+    write_synthetic_gas(data, 12_000, seed=2)
     args = ["--data", data, "--max-steps", "5", "--no-progress"]
     proc = _run(REPRODUCTIONS / "p2_gas.py", *args, "--out", tmp_path / "o")
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -57,7 +57,7 @@ def test_gas_rows_are_info_unless_the_file_is_the_uci_one(tmp_path):
 
     # the right row count, other values: still not the UCI file
     ledger = json.loads((REPRODUCTIONS / "ledger.json").read_text())
-    ledger["entries"]["p2.gas.n_rows"]["value"] = 40_000
+    ledger["entries"]["p2.gas.n_rows"]["value"] = 12_000
     (tmp_path / "count.json").write_text(json.dumps(ledger))
     proc = _run(REPRODUCTIONS / "p2_gas.py", *args, "--out", tmp_path / "o1", "--ledger", tmp_path / "count.json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
