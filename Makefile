@@ -1,7 +1,8 @@
 # tfp-flows: set-up, reproductions and tests.
 #
 #   make reproduce-part1   create .venv (first time), install, run the four P1 sections
-#   make test              create .venv (first time), install, run pytest
+#   make test              create .venv (first time), install, lint, run pytest (doctests included)
+#   make lint              ruff over the whole tree (also the first step of make test)
 #   make reproduce-part2   P2: masking, MAF on GAS, audio (each skipped without its data)
 #   make train-gas         train P2's MAF on data/gas/ethylene_CO.txt (ARGS="..." for options)
 #   make vi                planar (K = 2, 8, 32), radial and IAF flows on U1..U4, 3 seeds each, then the checks
@@ -9,7 +10,7 @@
 #   make bench             install the PyTorch comparison libraries, run the benchmarks
 #   make bench-speech      speech feature pipeline vs the old decoder (needs espeak-ng)
 #
-# The virtual environment is refreshed only when requirements.txt, pyproject.toml or the
+# The virtual environment is refreshed only when requirements*.txt, pyproject.toml or the
 # C reader (setup.py, tfp_flows/datasets/gas/_gasparse.c) change. Pass PYTHON=/path/to/python3.X to
 # choose the interpreter; TensorFlow 2.16 supports Python 3.9 to 3.12.
 
@@ -30,14 +31,14 @@ PYTHON := $(shell for c in $(PY_CANDIDATES); do \
 	if $$c -c '$(PY_OK)' >/dev/null 2>&1; then command -v $$c; break; fi; done)
 endif
 
-.PHONY: venv test reproduce-part1 reproduce-part2 train-gas train-speech vi bench bench-speech clean-venv help
+.PHONY: venv test lint reproduce-part1 reproduce-part2 train-gas train-speech vi bench bench-speech clean-venv help
 
 help:
-	@sed -n '2,15p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,16p' Makefile | sed 's/^# \{0,1\}//'
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml setup.py tfp_flows/datasets/gas/_gasparse.c
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml setup.py tfp_flows/datasets/gas/_gasparse.c
 	@if [ -z "$(PYTHON)" ]; then \
 	  echo "make: no supported Python found (TensorFlow 2.16 needs Python 3.9-3.12); install one or run make PYTHON=/path/to/python3.X" >&2; exit 1; fi
 	@if ! "$(PYTHON)" -c '$(PY_OK)' >/dev/null 2>&1; then \
@@ -45,11 +46,14 @@ $(STAMP): requirements.txt pyproject.toml setup.py tfp_flows/datasets/gas/_gaspa
 	@echo "make: creating $(VENV) with $(PYTHON) and installing the pinned stack (first run: a few minutes)"
 	"$(PYTHON)" -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 reproduce-part1: $(STAMP)

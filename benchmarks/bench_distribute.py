@@ -65,7 +65,7 @@ def _measure(kind, args, batch):
         procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                   env={**env, "TF_CONFIG": tf_config}) for tf_config in local_cluster(2)]
         outs = [(p.wait(timeout=1800), *p.communicate()) for p in procs]
-    for code, out, err in outs:
+    for code, _out, err in outs:
         if code != 0:
             raise RuntimeError(f"the {kind} run failed: {(err.strip().splitlines() or ['no message'])[-1]}")
     return json.loads(outs[0][1].strip().splitlines()[-1])

@@ -432,7 +432,7 @@ def report(results, out):
     verdicts = []
     for batch, e in results["batches"].items():
         for k, s in e["samples_per_s_summary"].items():
-            def rr(lib):
+            def rr(lib, e=e, k=k):
                 r = e["ratios"].get(f"{k}/{lib}")
                 return f"{r['min']:.2f} / {r['median']:.2f} / {r['max']:.2f}" if r else "-"
             p = e["params"][k]

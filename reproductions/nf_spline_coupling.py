@@ -26,9 +26,10 @@ def main(argv=None):
     import numpy as np
     import scipy.stats
 
-    from tfp_flows import MAFFlow, SplineCouplingFlow, plotting, seed_everything
+    from tfp_flows import MAFFlow, SplineCouplingFlow, seed_everything
+    from tfp_flows.experiments import plotting
     from tfp_flows.datasets.toy import two_moons
-    from tfp_flows.reporting import Report, finish, load_ledger
+    from tfp_flows.cli.reporting import Report, finish, load_ledger
     from tfp_flows.training import MaximumLikelihood, TrainConfig, Trainer
 
     seed_everything(args.seed)

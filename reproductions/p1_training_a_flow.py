@@ -42,8 +42,9 @@ def main(argv=None):
     import tensorflow as tf
     import tensorflow_probability as tfp
 
-    from tfp_flows import AffineLeakyReLUFlow, plotting, seed_everything
-    from tfp_flows.reporting import Report, finish, load_ledger
+    from tfp_flows import AffineLeakyReLUFlow, seed_everything
+    from tfp_flows.experiments import plotting
+    from tfp_flows.cli.reporting import Report, finish, load_ledger
     from tfp_flows.training import EpochLoss, MaximumLikelihood, TrainConfig, Trainer
 
     tfd = tfp.distributions

@@ -7,10 +7,11 @@ Expected: a MAF trained on the word "zero" (P2's feature, 10 MAFs of 2 x 512 tan
           above held-out "zero": the model is no anomaly detector. The same run with the
           corrected feature (--features logmel) is reported beside it.
 
-With the full data set (data/speech_commands_v0.01) it trains and compares. With the
-300-clip sample (--data ../shared/data/speech_commands_v0.01_sample) the pipeline runs end
-to end and says the sample is too small to compare. Without data it says how to get it
-and exits with status 3 (skipped).
+With the full data set (data/speech_commands_v0.01) it trains and compares. With a smaller
+folder in the same layout (--data DIR: word folders of WAVs, optionally the split lists;
+e.g. a sample of the data set, or `tfp-flows-synth-speech --out DIR`) the pipeline runs
+end to end and says the folder is too small to compare. Without data it says how to get
+it and exits with status 3 (skipped).
 """
 
 import json
@@ -37,13 +38,15 @@ def main(argv=None):
     from tfp_flows.datasets.speech import list_clips
     from tfp_flows.experiments.common import read_json, settings_key, settings_of
     from tfp_flows.experiments.speech import run_speech
-    from tfp_flows.reporting import EXIT_SKIPPED, Report, finish, load_ledger
+    from tfp_flows.cli import EXIT_SKIPPED
+    from tfp_flows.cli.reporting import Report, finish, load_ledger
 
     config = config_from_args(SpeechConfig, args, download=False)
     if not config.data.is_dir():
         print(f"SKIP  P2 / Audio with MAF: no Speech Commands folder at {config.data}. Get it with "
-              "`make train-speech` (downloads the v0.01 tarball), or pass --data to a copy; the "
-              "300-clip sample in ../shared/data/speech_commands_v0.01_sample runs the pipeline.")
+              "`make train-speech` (downloads the v0.01 tarball, 1.4 GB), or pass --data DIR of a copy "
+              "or of any folder in its layout (one folder of WAVs per word); without a network, "
+              "`tfp-flows-synth-speech --out DIR` writes one with synthetic voices (needs espeak-ng).")
         return EXIT_SKIPPED
     clips = list_clips(config.data)
     full = len(clips.get("zero", [])) >= FULL_ZERO_CLIPS

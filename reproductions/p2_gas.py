@@ -24,7 +24,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 GET_IT = ("the GAS file is not at {path}. Get it with `make train-gas` (downloads the UCI archive "
           "'Gas sensor array under dynamic gas mixtures' and extracts ethylene_CO.txt), or download "
-          "it yourself and pass --data PATH")
+          "it yourself and pass --data PATH; without a network, --synthetic ROWS runs the whole "
+          "section on a generated GAS-format file (nothing compared)")
 
 
 def main(argv=None):
@@ -45,7 +46,8 @@ def main(argv=None):
 
     from tfp_flows.experiments.common import read_json, settings_key, settings_of
     from tfp_flows.experiments.gas import run_gas
-    from tfp_flows.reporting import EXIT_SKIPPED, Report, finish, load_ledger
+    from tfp_flows.cli import EXIT_SKIPPED
+    from tfp_flows.cli.reporting import Report, finish, load_ledger
 
     config = config_from_args(GasConfig, args, download=False)
     config.train.seed = args.seed

@@ -33,7 +33,6 @@ PARTS = {
     ],
 }
 
-EXIT_SKIPPED = 3  # kept equal to tfp_flows.reporting.EXIT_SKIPPED (asserted in the tests)
 
 
 def main(argv=None):
@@ -65,13 +64,13 @@ def main(argv=None):
                 sys.stdout.flush()
                 if line.startswith(("PASS", "FAIL", "SKIP")):
                     last.append(line.rstrip("\n"))
-        status = {0: "PASS", 1: "FAIL", EXIT_SKIPPED: "SKIP"}.get(proc.returncode, "ERROR")
+        status = {cli.EXIT_OK: "PASS", cli.EXIT_MISMATCH: "FAIL", cli.EXIT_SKIPPED: "SKIP"}.get(proc.returncode, "ERROR")
         summary.append((status, last[-1] if last else f"{status}  {script} (exit {proc.returncode})"))
 
     print(f"\n== {args.part} summary")
     for _, line in summary:
         print(line)
-    return 1 if any(s in ("FAIL", "ERROR") for s, _ in summary) else 0
+    return cli.EXIT_MISMATCH if any(s in ("FAIL", "ERROR") for s, _ in summary) else cli.EXIT_OK
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ def main(argv=None):
     import tensorflow_probability as tfp
 
     from tfp_flows import TransformedFlow, scale, seed_everything, shift
-    from tfp_flows.reporting import Report, finish, load_ledger
+    from tfp_flows.cli.reporting import Report, finish, load_ledger
     from tfp_flows.training import MaximumLikelihood, TrainConfig, Trainer
 
     tfd = tfp.distributions

@@ -27,7 +27,8 @@ def main(argv=None):
                         help="folder of `make vi` (default: %(default)s)")
     args = parser.parse_args(argv)
 
-    from tfp_flows.reporting import EXIT_SKIPPED, Report, finish, load_ledger
+    from tfp_flows.cli import EXIT_SKIPPED
+    from tfp_flows.cli.reporting import Report, finish, load_ledger
 
     report = Report("NF / VI with planar flows: KL against K", load_ledger(args.ledger))
     summary = args.runs / "summary.json"

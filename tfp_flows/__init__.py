@@ -10,14 +10,20 @@ import os as _os
 # oneDNN notices) is noise for this project's users; a caller may still override.
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from tfp_flows._lazy import lazy_exports  # noqa: E402
 from tfp_flows._version import __version__  # noqa: E402
-from tfp_flows.bijectors import (Planar, Radial, affine_scalar, leaky_relu, low_rank_affine,  # noqa: E402
-                                 normal_cdf, positive_slope, scale, shift)
-from tfp_flows.flows import (AffineLeakyReLUFlow, Flow, MAFFlow, SplineCouplingFlow,  # noqa: E402
-                             TransformedFlow, VIFlow, fresh_log_prob, transformed)
-from tfp_flows.seeding import seed_everything  # noqa: E402
-from tfp_flows.training import (EarlyStopping, Evaluation, Evaluator, MaximumLikelihood,  # noqa: E402
-                                ReverseKL, TrainConfig, Trainer)
+
+# The public API, imported on first use (TensorFlow is not imported by `import tfp_flows`
+# alone, so the commands' --help is quick).
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "tfp_flows.bijectors": ["Planar", "Radial", "affine_scalar", "leaky_relu", "low_rank_affine", "normal_cdf",
+                            "positive_slope", "scale", "shift"],
+    "tfp_flows.flows": ["AffineLeakyReLUFlow", "Flow", "MAFFlow", "SplineCouplingFlow", "TransformedFlow", "VIFlow",
+                        "fresh_log_prob", "transformed"],
+    "tfp_flows.seeding": ["seed_everything"],
+    "tfp_flows.training": ["EarlyStopping", "Evaluation", "Evaluator", "MaximumLikelihood", "ReverseKL",
+                           "TrainConfig", "Trainer"],
+})
 
 __all__ = [
     "__version__",

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import REPRODUCTIONS, ROOT
 from tfp_flows.datasets import speech
-from tfp_flows.anomaly import anomaly_report, roc_auc, threshold_from
+from tfp_flows.experiments.anomaly import anomaly_report, roc_auc, threshold_from
 
 SAMPLE = ROOT.parent / "shared" / "data" / "speech_commands_v0.01_sample"
 needs_sample = pytest.mark.skipif(not SAMPLE.is_dir(), reason="shared Speech Commands sample absent")
@@ -107,7 +107,7 @@ def _run(*args):
 
 def test_train_then_score_a_wav(fake_root, tmp_path):
     run = tmp_path / "run"
-    proc = _run("-m", "tfp_flows.train_speech", "--data", fake_root, "--features", "logmel", "--split",
+    proc = _run("-m", "tfp_flows.cli.train_speech", "--data", fake_root, "--features", "logmel", "--split",
                 "official", "--epochs", "2", "--layers", "2", "--hidden", "16", "--out", run, "--no-progress",
                 "--cache", tmp_path / "cache")
     assert proc.returncode == 0, proc.stderr
@@ -116,7 +116,7 @@ def test_train_then_score_a_wav(fake_root, tmp_path):
     assert res["threshold"]["reference"] == "validation clips" and (run / "scores.png").exists()
     bad = tmp_path / "bad.wav"
     bad.write_text("nope")
-    proc = _run("-m", "tfp_flows.score_audio", "--run", run, fake_root / "zero" / "00000003_nohash_0.wav", bad)
+    proc = _run("-m", "tfp_flows.cli.score_audio", "--run", run, fake_root / "zero" / "00000003_nohash_0.wav", bad)
     assert proc.returncode == 1
     rows = list(csv.DictReader(io.StringIO(proc.stdout)))
     assert len(rows) == 1 and rows[0]["item"] == "clip" and rows[0]["flagged"] in ("0", "1")
@@ -125,7 +125,7 @@ def test_train_then_score_a_wav(fake_root, tmp_path):
 
 
 def test_train_speech_refuses_a_word_with_no_clips(fake_root, tmp_path):
-    proc = _run("-m", "tfp_flows.train_speech", "--data", fake_root, "--word", "seven", "--out", tmp_path / "r")
+    proc = _run("-m", "tfp_flows.cli.train_speech", "--data", fake_root, "--word", "seven", "--out", tmp_path / "r")
     assert proc.returncode == 1 and "no clips" in proc.stderr and not (tmp_path / "r").exists()
 
 
@@ -154,7 +154,9 @@ def test_download_speech_unpacks_a_served_tarball(fake_root, tmp_path):
     with tarfile.open(archive, "w:gz") as tar:
         for p in sorted(fake_root.rglob("*")):
             tar.add(p, arcname=str(p.relative_to(fake_root)), recursive=False)
-    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(archive.parent), **k)
+    def handler(*a, **k):
+        return http.server.SimpleHTTPRequestHandler(*a, directory=str(archive.parent), **k)
+
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:

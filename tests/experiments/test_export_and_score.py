@@ -112,10 +112,10 @@ def test_score_gas_rows_with_the_run_and_with_its_export(gas_run, tmp_path):
     bad = tmp_path / "bad.txt"
     bad.write_text("Time CO Eth\n1 2 3\n")
     exported = tmp_path / "model"
-    assert _run("-m", "tfp_flows.export", "--run", gas_run / "run", "--out", exported).returncode == 0
+    assert _run("-m", "tfp_flows.cli.export", "--run", gas_run / "run", "--out", exported).returncode == 0
     outputs = []
     for model in (gas_run / "run", exported):
-        proc = _run("-m", "tfp_flows.score", "--model", model, gas_run / "gas.txt", bad)
+        proc = _run("-m", "tfp_flows.cli.score", "--model", model, gas_run / "gas.txt", bad)
         assert proc.returncode == 1 and "bad.txt:2" in proc.stderr and "Traceback" not in proc.stderr
         rows = list(csv.DictReader(io.StringIO(proc.stdout)))
         assert len(rows) == 3000 and rows[0]["item"] == "1" and rows[-1]["item"] == "3000"
@@ -123,7 +123,7 @@ def test_score_gas_rows_with_the_run_and_with_its_export(gas_run, tmp_path):
         flagged = np.array([r["flagged"] == "1" for r in rows])
         assert 0 < flagged.mean() < 0.1  # the threshold is the 1% quantile of the test rows
     np.testing.assert_allclose(outputs[0], outputs[1], rtol=1e-5, atol=1e-4)
-    ok = _run("-m", "tfp_flows.score", "--model", exported, gas_run / "gas.txt", "--out", tmp_path / "s.csv")
+    ok = _run("-m", "tfp_flows.cli.score", "--model", exported, gas_run / "gas.txt", "--out", tmp_path / "s.csv")
     assert ok.returncode == 0 and len((tmp_path / "s.csv").read_text().splitlines()) == 3001
 
 
@@ -138,7 +138,7 @@ def test_vi_run_exports_and_scores_plain_tables(tmp_path):
     np.savetxt(tmp_path / "pts.txt", pts)
     model = tf.saved_model.load(str(export_run(run, tmp_path / "m")))
     np.testing.assert_allclose(model.log_prob(pts).numpy(), flow.log_prob(pts).numpy(), rtol=1e-5, atol=1e-5)
-    proc = _run("-m", "tfp_flows.score", "--model", tmp_path / "m", tmp_path / "pts.txt")
+    proc = _run("-m", "tfp_flows.cli.score", "--model", tmp_path / "m", tmp_path / "pts.txt")
     assert proc.returncode == 0, proc.stderr
     rows = list(csv.DictReader(io.StringIO(proc.stdout)))
     assert len(rows) == 6 and all(r["flagged"] == "" for r in rows)  # VI runs have no threshold

@@ -145,7 +145,7 @@ def _run(*args):
 
 
 def test_train_vi_writes_runs_reuses_them_and_draws_the_figure(tmp_path):
-    args = ["-m", "tfp_flows.train_vi", "--targets", "U1", "--K", "1", "2", "--max-steps", "50",
+    args = ["-m", "tfp_flows.cli.train_vi", "--targets", "U1", "--K", "1", "2", "--max-steps", "50",
             "--seeds", "0", "1", "2", "--kl-samples", "1000", "--out", tmp_path, "--no-progress"]
     first = _run(*args)
     assert first.returncode == 0, first.stderr
@@ -163,7 +163,7 @@ def test_train_vi_writes_runs_reuses_them_and_draws_the_figure(tmp_path):
 @pytest.mark.parametrize("args, fragment", [(["--targets", "U9"], "unknown target"),
                                             (["--K", "0"], "--K")])
 def test_train_vi_bad_options(args, fragment):
-    proc = _run("-m", "tfp_flows.train_vi", *args)
+    proc = _run("-m", "tfp_flows.cli.train_vi", *args)
     assert proc.returncode == 2 and fragment in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 

@@ -27,7 +27,7 @@ def test_masking_matches_the_ledger(script, tmp_path, capsys):
 def test_gas_without_the_file_says_how_to_get_it_and_skips(tmp_path):
     proc = _run(REPRODUCTIONS / "p2_gas.py", "--data", tmp_path / "nope.txt", "--out", tmp_path / "o")
     assert proc.returncode == 3, proc.stderr
-    assert proc.stdout.startswith("SKIP") and "make train-gas" in proc.stdout
+    assert proc.stdout.startswith("SKIP") and "make train-gas" in proc.stdout and "--synthetic" in proc.stdout
 
 
 def test_gas_pipeline_end_to_end_on_synthetic_data(script, tmp_path, capsys):

@@ -47,7 +47,7 @@ def _workers(argv, timeout=600, **env):
 def _multi(steps, *flags):
     procs = _workers([sys.executable, str(RUN), "multi-worker", str(steps), *flags])
     outs = [p.communicate(timeout=600) for p in procs]
-    for p, (out, err) in zip(procs, outs):
+    for p, (_out, err) in zip(procs, outs):
         assert p.returncode == 0, err[-2000:]
     return [_losses(out) for out, _ in outs]
 
@@ -122,7 +122,7 @@ def _gas_file(tmp_path):
 
 
 def _train_argv(data, out, *extra):
-    return [sys.executable, "-m", "tfp_flows.train_gas", "--data", str(data), "--layers", "2", "--hidden", "16",
+    return [sys.executable, "-m", "tfp_flows.cli.train_gas", "--data", str(data), "--layers", "2", "--hidden", "16",
             "16", "--epochs", "4", "--eval-every", "40", "--checkpoint-every", "20", "--out", str(out),
             "--no-progress", *extra]
 

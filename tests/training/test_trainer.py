@@ -131,7 +131,7 @@ def test_refuses_to_overwrite_and_to_resume_nothing(splits, tmp_path):
 
 def _cli(*args, cwd):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, "-m", "tfp_flows.train_gas", *args, "--no-progress"],
+    return subprocess.run([sys.executable, "-m", "tfp_flows.cli.train_gas", *args, "--no-progress"],
                           capture_output=True, text=True, cwd=cwd, env=env)
 
 

@@ -4,7 +4,7 @@
 * Errors found while running (bad data, unwritable files) print one line and exit 1.
 * Ctrl-C prints one line and exits 130; whatever was written atomically stays valid.
 * A reproduction exits 0 when every check passes, 1 on a mismatch, 3 when skipped
-  (see `tfp_flows.reporting`).
+  (`tfp_flows.cli.reporting`, the reproductions' ledger and tables).
 
 Set `TFP_FLOWS_DEBUG=1` to see the full traceback of an unexpected error.
 """
@@ -29,8 +29,12 @@ __all__ = [
     "run",
 ]
 
+# Every exit status of the suite's commands and reproduction scripts, defined here only.
+EXIT_OK = 0
+EXIT_FAILURE = 1  # an error while running (bad data, unwritable files)
+EXIT_MISMATCH = 1  # a reproduction whose check failed
 EXIT_USAGE = 2
-EXIT_FAILURE = 1
+EXIT_SKIPPED = 3  # a reproduction skipped for want of data
 EXIT_INTERRUPTED = 130
 
 

@@ -13,7 +13,8 @@ from tfp_flows.experiments.speech import SpeechConfig
 __all__ = ["build_parser", "entry_point", "main"]
 
 
-build_parser, main, entry_point = config_command("train-speech", __doc__, SpeechConfig, "tfp_flows.experiments.speech:run_speech")
+build_parser, main, entry_point = config_command("train-speech", __doc__, SpeechConfig,
+                                                 "tfp_flows.experiments.speech:run_speech")
 
 if __name__ == "__main__":
     entry_point()

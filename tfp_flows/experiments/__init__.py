@@ -2,9 +2,13 @@
 `run_gas(GasConfig(...))`, `run_speech(SpeechConfig(...))`, `run_vi(VIConfig(...))`.
 Each returns its results and writes them to its run folder."""
 
-from tfp_flows.experiments.common import MAFOptions
-from tfp_flows.experiments.gas import GasConfig, run_gas
-from tfp_flows.experiments.speech import SpeechConfig, run_speech
-from tfp_flows.experiments.vi import VIConfig, run_vi
+from tfp_flows._lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "tfp_flows.experiments.common": ["MAFOptions"],
+    "tfp_flows.experiments.gas": ["GasConfig", "run_gas"],
+    "tfp_flows.experiments.speech": ["SpeechConfig", "run_speech"],
+    "tfp_flows.experiments.vi": ["VIConfig", "run_vi"],
+})
 
 __all__ = ["GasConfig", "MAFOptions", "SpeechConfig", "VIConfig", "run_gas", "run_speech", "run_vi"]

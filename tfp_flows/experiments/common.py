@@ -10,8 +10,9 @@ from typing import List
 from tfp_flows.errors import UsageError
 from tfp_flows.files import write_json_atomic
 
-__all__ = ["as_dict", "begin_run", "check_quantile", "fit_maximum_likelihood", "replace", "MAFOptions", "RUN_SETTINGS_IGNORED", "check_run_folder", "data_identity", "read_json",
-           "settings_of", "settings_key", "build_maf"]
+__all__ = ["as_dict", "begin_run", "check_quantile", "fit_maximum_likelihood", "replace", "MAFOptions",
+           "RUN_SETTINGS_IGNORED", "check_run_folder", "data_identity", "read_json", "settings_of", "settings_key",
+           "build_maf"]
 
 # Fields that do not change what a run computes: a finished run is reused across them.
 RUN_SETTINGS_IGNORED = ("out", "resume", "progress", "download", "cache")
@@ -120,7 +121,7 @@ def check_run_folder(out, resume):
 def replace(config, **changes):
     """`dataclasses.replace` that also reaches into nested configs: "train.seed" etc."""
     nested = {}
-    for k, v in list(changes.items()):
+    for k in list(changes):
         if "." in k:
             outer, inner = k.split(".", 1)
             nested.setdefault(outer, {})[inner] = changes.pop(k)

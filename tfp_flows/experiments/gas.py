@@ -50,7 +50,7 @@ def run_gas(config, log=print):
       ValueError: bad data (one line naming the file and line), a non-finite loss, or a
         run folder that holds another run (`UsageError`).
     """
-    from tfp_flows.anomaly import threshold_from
+    from tfp_flows.experiments.anomaly import threshold_from
     from tfp_flows.datasets.gas import download_gas, prepare_gas, read_gas
     from tfp_flows.seeding import seed_everything
     from tfp_flows.training import Evaluator, evaluate_log_likelihood

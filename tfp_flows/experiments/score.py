@@ -53,7 +53,7 @@ def open_model(path):
         try:
             facts = json.loads((path / SIDECAR).read_text())
         except (OSError, ValueError):
-            raise ValueError(f"{path}: a SavedModel without {SIDECAR}; export it with tfp_flows.export") from None
+            raise ValueError(f"{path}: a SavedModel without {SIDECAR}; export it with tfp-flows-export") from None
         return _Model(tf.saved_model.load(str(path)), facts)
     if (path / "results.json").exists():
         model, facts = RunModel.from_run(path)

@@ -59,7 +59,7 @@ def run_speech(config, log=print):
     the results (also written, last and atomically, to ``<run folder>/results.json``)."""
     import numpy as np
 
-    from tfp_flows.anomaly import anomaly_report, threshold_from
+    from tfp_flows.experiments.anomaly import anomaly_report, threshold_from
     from tfp_flows.datasets import speech
     from tfp_flows.seeding import seed_everything
     from tfp_flows.training import Evaluator
@@ -133,7 +133,7 @@ def run_speech(config, log=print):
     log(f"{report['n_above']} of {len(report['words'])} other words score above held-out {cfg.word!r} "
         f"on average; overall AUC {report['overall_auc']:.3f}; flag threshold {threshold:.2f}")
 
-    from tfp_flows.plotting import score_distributions
+    from tfp_flows.experiments.plotting import score_distributions
 
     score_distributions(target_scores, other_scores, cfg.word, out / "scores.png")
     log(f"figure: {out / 'scores.png'}")

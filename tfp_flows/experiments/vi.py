@@ -152,7 +152,7 @@ def run_vi(config, log=print):
         merged[(r["target"], r["flow"], r["K"])] = r
     write_json_atomic(path, {"runs": list(merged.values())})
     if config.figure:
-        from tfp_flows.plotting import vi_density_grid
+        from tfp_flows.experiments.plotting import vi_density_grid
 
         for kind in config.flows:
             fig = vi_density_grid(config.targets, config.K,

@@ -8,13 +8,19 @@
 * `Evaluator`, `evaluate_log_likelihood`: scoring data with a flow.
 """
 
-from tfp_flows.training.callbacks import (Callback, Checkpointing, EarlyStopping, EpochLoss, Evaluation,
-                                          LossLog, MetricsLog, NonFiniteGuard)
-from tfp_flows.training.config import TrainConfig
-from tfp_flows.training.evaluation import Evaluator, evaluate_log_likelihood, mean_and_stderr
-from tfp_flows.training.loop import Trainer
-from tfp_flows.training.objectives import MaximumLikelihood, Objective, ReverseKL, annealing
-from tfp_flows.training.steps import make_train_loop
+from tfp_flows._lazy import lazy_exports
+
+# Imported on first use: `training.config` alone (what the commands' options are made
+# from) does not need TensorFlow.
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "tfp_flows.training.callbacks": ["Callback", "Checkpointing", "EarlyStopping", "EpochLoss", "Evaluation",
+                                     "LossLog", "MetricsLog", "NonFiniteGuard"],
+    "tfp_flows.training.config": ["TrainConfig"],
+    "tfp_flows.training.evaluation": ["Evaluator", "evaluate_log_likelihood", "mean_and_stderr"],
+    "tfp_flows.training.loop": ["Trainer"],
+    "tfp_flows.training.objectives": ["MaximumLikelihood", "Objective", "ReverseKL", "annealing"],
+    "tfp_flows.training.steps": ["make_train_loop"],
+})
 
 __all__ = ["Callback", "Checkpointing", "EarlyStopping", "EpochLoss", "Evaluation", "Evaluator",
            "LossLog", "MaximumLikelihood", "MetricsLog", "NonFiniteGuard", "Objective", "ReverseKL",

@@ -78,7 +78,13 @@ class MaximumLikelihood(Objective):
 
 def annealing(step, enabled=True):
     """The inverse temperature of Rezende & Mohamed (2015): beta_t = min(1, 0.01 + t / 10000),
-    or 1 when not `enabled`. Works on Python numbers and on tensors (returns float64)."""
+    or 1 when not `enabled`. Works on Python numbers and on tensors (returns float64).
+
+    >>> [round(float(annealing(t)), 4) for t in (0, 5_000, 9_900, 20_000)]
+    [0.01, 0.51, 1.0, 1.0]
+    >>> float(annealing(0, enabled=False))
+    1.0
+    """
     if not enabled:
         return tf.constant(1.0, tf.float64)
     return tf.minimum(tf.constant(1.0, tf.float64), 0.01 + tf.cast(step, tf.float64) / 10_000.0)

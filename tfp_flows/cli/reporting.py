@@ -25,12 +25,10 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
+from tfp_flows.cli import EXIT_MISMATCH, EXIT_OK
 from tfp_flows.files import write_json_atomic
 
 __all__ = [
-    "EXIT_OK",
-    "EXIT_MISMATCH",
-    "EXIT_SKIPPED",
     "LedgerEntry",
     "Report",
     "Row",
@@ -38,9 +36,6 @@ __all__ = [
     "load_ledger",
 ]
 
-EXIT_OK = 0
-EXIT_MISMATCH = 1
-EXIT_SKIPPED = 3
 
 _FIELDS = {
     "source", "section", "quantity", "value", "tolerance", "tolerance_se",
@@ -248,7 +243,9 @@ class Report:
             for r in self.rows
         ]
         widths = [max(len(str(c)) for c in col) for col in zip(header, *body)]
-        line = lambda cells: " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
+        def line(cells):
+            return " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
+
         out = [f"== {self.title}", line(header), "-+-".join("-" * w for w in widths)]
         out += [line(b) for b in body]
         return "\n".join(out)

@@ -1,8 +1,0 @@
-"""Compatibility alias: `python -m tfp_flows.train_speech` runs `tfp_flows.cli.train_speech`."""
-
-from tfp_flows.cli.train_speech import entry_point, main
-
-__all__ = ["entry_point", "main"]
-
-if __name__ == "__main__":
-    entry_point()
