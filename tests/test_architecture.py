@@ -14,12 +14,12 @@ from conftest import ROOT
 PACKAGE = ROOT / "tfp_flows"
 
 # What each part may import from tfp_flows (besides itself). See ARCHITECTURE.md.
-UTILITIES = {"errors", "files", "seeding", "batches", "_version", "_lazy"}
+UTILITIES = {"errors", "files", "seeding", "batches", "configs", "_version", "_lazy"}
 ALLOWED = {
     "bijectors": set(),
     "datasets": {"files", "batches"},
-    "flows": {"bijectors"},
-    "training": {"flows", "files", "batches", "errors", "_lazy"},
+    "flows": {"bijectors", "configs", "_lazy"},
+    "training": {"flows", "files", "batches", "errors", "configs", "_lazy"},
     "experiments": {"training", "flows", "datasets", *UTILITIES},
     "cli": {"experiments", "training", "flows", "datasets", *UTILITIES},
     # the package itself re-exports the public API (lazily)

@@ -17,16 +17,16 @@ def _config(root, out, **train):
 
 
 def test_results_json_is_written_once_and_last(fake_root, tmp_path, monkeypatch):
-    import tfp_flows.experiments.speech as experiment
+    import tfp_flows.training.run_folder as folder  # every file of a run folder is written there
 
     written = []
-    real = experiment.write_json_atomic
+    real = folder.write_json_atomic
 
     def spy(path, obj):
         written.append(path.name)
         return real(path, obj)
 
-    monkeypatch.setattr(experiment, "write_json_atomic", spy)
+    monkeypatch.setattr(folder, "write_json_atomic", spy)
     res = run_speech(_config(fake_root, tmp_path / "run"), log=lambda *_: None)
     assert written.count("results.json") == 1 and written[-1] == "results.json"
     on_disk = json.loads((tmp_path / "run" / "results.json").read_text())

@@ -8,29 +8,35 @@ TensorFlow alone loads it (``tf.saved_model.load(DIR)``, or TensorFlow Serving);
 ``DIR/tfp_flows.json`` records the run's kind, columns or features and flag threshold.
 """
 
-import argparse
-import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
-from tfp_flows import cli
+from tfp_flows.cli.options import config_command
 
-__all__ = ["entry_point", "main"]
+__all__ = ["ExportConfig", "build_parser", "entry_point", "main"]
 
 
-def main(argv=None, log=print):
-    p = cli.ArgumentParser(prog="export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--run", type=Path, required=True, help="a finished GAS, speech or VI run folder")
-    p.add_argument("--out", type=Path, required=True, help="the SavedModel folder to write (must not exist)")
-    args = p.parse_args(argv)
+@dataclass
+class ExportConfig:
+    """What `tfp-flows-export` exports, and where."""
+
+    run: Optional[Path] = field(default=None, metadata={
+        "help": "a finished GAS, speech or VI run folder", "required": True})
+    out: Optional[Path] = field(default=None, metadata={
+        "help": "the SavedModel folder to write (must not exist)", "required": True})
+
+
+def export(config, log=print):
+    """Export `config.run` to `config.out`; returns the SavedModel folder."""
     from tfp_flows.experiments.export import export_run
 
-    log(f"SavedModel: {export_run(args.run, args.out)}")
-    return 0
+    path = export_run(config.run, config.out)
+    log(f"SavedModel: {path}")
+    return path
 
 
-def entry_point():
-    sys.exit(cli.run(main, prog="export"))
-
+build_parser, main, entry_point = config_command("export", __doc__, ExportConfig, "tfp_flows.cli.export:export")
 
 if __name__ == "__main__":
     entry_point()

@@ -1,8 +1,10 @@
 """Command-line options generated from configuration dataclasses, declared once.
 
 Each field of a config dataclass becomes an option ``--field-name`` with the field's
-default, its type (int, float, str, bool, Path, Optional[...], List[int], List[str])
-and the `help` (and optional `choices`, `minimum`, `negate`, `flag`) in its metadata.
+default, its type (int, float, str, bool, Path, Optional[...], List[int], List[str],
+List[Path]) and the `help` (and optional `choices`, `minimum`, `negate`, `flag`,
+`metavar`) in its metadata; ``required: True`` makes the option required, and
+``positional: True`` makes a list field the command's positional arguments.
 A field holding another dataclass (e.g. `train: TrainConfig`) contributes that
 dataclass's options (only those its metadata "options" names, when it names any), with
 the defaults of the outer config's instance. Booleans that default to True become
@@ -65,7 +67,7 @@ def add_config_options(parser, cls, exclude=(), default=None):
         flag = meta.get("flag", "--" + f.name.replace("_", "-"))
         help_text = meta.get("help", "")
         inner, is_list, _ = _base_type(tp)
-        kwargs = {"dest": f.name}
+        kwargs = {} if meta.get("positional") else {"dest": f.name}
         if inner is bool:
             if value:
                 # (the help of a field that defaults to True describes its --no- switch)
@@ -89,7 +91,12 @@ def add_config_options(parser, cls, exclude=(), default=None):
             shown = "none" if value is None else value
         if "metavar" in meta:
             kwargs["metavar"] = meta["metavar"]
-        if "(default" not in help_text:
+        if meta.get("positional"):
+            parser.add_argument(f.name, help=help_text.replace("%", "%%"), **kwargs)
+            continue
+        if meta.get("required"):
+            kwargs["required"] = True
+        elif "(default" not in help_text:
             help_text = f"{help_text} (default: {shown})"
         parser.add_argument(flag, default=value, help=help_text.replace("%", "%%"), **kwargs)
     return parser
@@ -119,7 +126,9 @@ def config_command(prog, description, config_cls, run, prepare=None):
     calls `run(config, log=...)`: ``(build_parser, main, entry_point)``.
 
     `run` is "module:function", imported only when the command runs (so --help stays
-    quick); `prepare(config)` may check the config first.
+    quick); `prepare(config)` may check the config first. The command's exit status is
+    what `run` returns when that is an int (e.g. 1 when some inputs could not be read),
+    else 0.
     """
     import argparse
     import importlib
@@ -137,8 +146,8 @@ def config_command(prog, description, config_cls, run, prepare=None):
         if prepare is not None:
             prepare(config)
         module, function = run.split(":")
-        getattr(importlib.import_module(module), function)(config, log=log)
-        return 0
+        result = getattr(importlib.import_module(module), function)(config, log=log)
+        return result if isinstance(result, int) and not isinstance(result, bool) else 0
 
     def entry_point():
         sys.exit(cli.run(main, prog=prog))

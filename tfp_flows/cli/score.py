@@ -10,30 +10,36 @@ none). An input that cannot be read gets one line on standard error. Exit status
 every input was scored, 1 when any could not be.
 """
 
-import argparse
 import csv
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import List, Optional
 
-from tfp_flows import cli
+from tfp_flows.cli.options import config_command
 
-__all__ = ["entry_point", "main"]
-
-
-def build_parser(prog="score"):
-    p = cli.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", type=Path, required=True, help="an exported model folder or a finished run folder")
-    p.add_argument("inputs", type=Path, nargs="+", metavar="INPUT", help="text or WAV files to score")
-    p.add_argument("--out", type=Path, default=None, help="write the CSV here (atomically) instead of stdout")
-    return p
+__all__ = ["ScoreConfig", "build_parser", "entry_point", "main", "score_inputs"]
 
 
-def main(argv=None, log=print, prog="score"):
-    args = build_parser(prog).parse_args(argv)
+@dataclass
+class ScoreConfig:
+    """What `tfp-flows-score` scores, with what, and where the CSV goes."""
+
+    model: Optional[Path] = field(default=None, metadata={
+        "help": "an exported model folder or a finished run folder", "required": True})
+    inputs: List[Path] = field(default_factory=list, metadata={
+        "help": "text or audio files to score", "positional": True, "metavar": "INPUT"})
+    out: Optional[Path] = field(default=None, metadata={
+        "help": "write the CSV here (atomically) instead of to standard output"})
+
+
+def score_inputs(config, log=print, prog="score"):
+    """Score every input, CSV to `config.out` or standard output, one line on standard
+    error per input that cannot be read; returns the exit status (1 when any could not)."""
     from tfp_flows.experiments.score import open_model, score
     from tfp_flows.files import atomic_path
 
-    model = open_model(args.model)
+    model = open_model(config.model)
     t = model.facts.get("threshold")
     if t:
         print(f"{prog}: flag threshold {t['value']:.4f} (log-density of raw data) = the {t['quantile']:g} "
@@ -44,24 +50,22 @@ def main(argv=None, log=print, prog="score"):
         nonlocal failed
         out = csv.writer(stream, lineterminator="\n")
         out.writerow(["input", "item", "log_density", "flagged"])
-        for s in score(model, args.inputs):
+        for s in score(model, config.inputs):
             if s.error:
                 failed += 1
                 print(f"{prog}: error: {s.error}", file=sys.stderr)
                 continue
             out.writerow([s.input, s.item, f"{s.log_density:.6f}", "" if s.flagged is None else int(s.flagged)])
 
-    if args.out is None:
+    if config.out is None:
         write(sys.stdout)
     else:
-        with atomic_path(args.out) as tmp, open(tmp, "w", newline="") as f:
+        with atomic_path(config.out) as tmp, open(tmp, "w", newline="") as f:
             write(f)
     return 1 if failed else 0
 
 
-def entry_point():
-    sys.exit(cli.run(main, prog="score"))
-
+build_parser, main, entry_point = config_command("score", __doc__, ScoreConfig, "tfp_flows.cli.score:score_inputs")
 
 if __name__ == "__main__":
     entry_point()

@@ -4,32 +4,36 @@ Needs the espeak-ng program (Debian: apt-get install espeak-ng). See
 `tfp_flows.datasets.speech.synthetic` for how the clips and split lists are made.
 """
 
-import argparse
-import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from tfp_flows import cli
+from tfp_flows.cli.options import config_command
 
-__all__ = ["main"]
+__all__ = ["SynthSpeechConfig", "build_parser", "entry_point", "main"]
 
 
-def main(argv=None, log=print):
-    p = cli.ArgumentParser(prog="synth-speech", description=__doc__,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", type=Path, default=Path("data/speech_synth"), help="(default: %(default)s)")
-    p.add_argument("--clips-per-word", type=cli.positive_int, default=60, help="(default: %(default)s)")
-    p.add_argument("--seed", type=cli.nonnegative_int, default=0, help="(default: %(default)s)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    args = p.parse_args(argv)
+@dataclass
+class SynthSpeechConfig:
+    """The folder `tfp-flows-synth-speech` writes."""
+
+    out: Path = field(default=Path("data/speech_synth"), metadata={"help": "the folder to write (must not exist)"})
+    clips_per_word: int = field(default=60, metadata={"help": "clips of each of the 30 words"})
+    seed: int = field(default=0, metadata={"help": "random seed of voices, pitches, speeds and noise",
+                                           "minimum": 0})
+    progress: bool = field(default=True, metadata={"help": "no progress bar"})
+
+
+def synthesise(config, log=print):
+    """Write the folder; returns it."""
     from tfp_flows.datasets.speech.synthetic import synthesise_speech_commands
 
-    log(synthesise_speech_commands(args.out, args.clips_per_word, args.seed, progress=not args.no_progress))
-    return 0
+    root = synthesise_speech_commands(config.out, config.clips_per_word, config.seed, progress=config.progress)
+    log(root)
+    return root
 
 
-def entry_point():
-    sys.exit(cli.run(main, prog="synth-speech"))
-
+build_parser, main, entry_point = config_command("synth-speech", __doc__, SynthSpeechConfig,
+                                                 "tfp_flows.cli.synth_speech:synthesise")
 
 if __name__ == "__main__":
     entry_point()

@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from tfp_flows.experiments.common import MAFOptions, build_maf, fit_maximum_likelihood, open_run, start_run
-from tfp_flows.files import write_json_atomic
+from tfp_flows.experiments.common import MAFOptions, as_dict, build_maf, fit_maximum_likelihood, open_run, settings_of
 from tfp_flows.training.config import TrainConfig
 
 __all__ = ["DEFAULT_GAS_DATA", "GasConfig", "run_gas"]
@@ -25,7 +24,8 @@ class GasConfig:
 
     data: Path = field(default=DEFAULT_GAS_DATA, metadata={
         "help": "GAS-format text file (downloaded when it is the default and missing)"})
-    download: bool = field(default=True, metadata={"help": "never try to download the data"})
+    download: bool = field(default=True, metadata={"help": "never try to download the data",
+                                                   "affects_results": False})
     recipe: str = field(default="blog", metadata={
         "help": "preprocessing: P2's ('blog') or the MAF paper's ('maf')", "choices": ("blog", "maf")})
     max_rows: Optional[int] = field(default=None, metadata={"help": "read only the first N data rows"})
@@ -35,8 +35,9 @@ class GasConfig:
     model: MAFOptions = field(default_factory=MAFOptions)
     train: TrainConfig = field(default_factory=TrainConfig)
     out: Optional[Path] = field(default=None, metadata={
-        "help": "run folder (default: runs/gas-<recipe>-seed<seed>)"})
-    resume: bool = field(default=False, metadata={"help": "continue the run in --out where it stopped"})
+        "help": "run folder (default: runs/gas-<recipe>-seed<seed>)", "affects_results": False})
+    resume: bool = field(default=False, metadata={"help": "continue the run in --out where it stopped",
+                                                  "affects_results": False})
 
     def run_dir(self):
         return self.out or Path("runs") / f"gas-{self.recipe}-seed{self.train.seed}"
@@ -56,7 +57,7 @@ def run_gas(config, log=print):
     from tfp_flows.training import Evaluator, evaluate_log_likelihood
 
     cfg, out = config, config.run_dir()
-    strategy, chief = open_run(cfg, out)  # first: the strategy starts before anything runs TensorFlow
+    strategy, run = open_run(cfg, out)  # first: the strategy starts before anything runs TensorFlow
     data = Path(cfg.data)
     if not data.exists() and cfg.download and data == DEFAULT_GAS_DATA:
         log(f"{data} is missing; downloading the UCI archive")
@@ -82,9 +83,9 @@ def run_gas(config, log=print):
             "flow train {flow_train:.5f} test {flow_test:.5f}".format(**before))
         return {"before_training": before}
 
-    settings, started = start_run(out, cfg, data, before_training, chief)
+    settings, started = run.start(settings_of(cfg, data), as_dict(cfg), before_training)
     fit, best_val = fit_maximum_likelihood(flow, evaluator, splits.train, {"test": splits.test}, splits.val,
-                                           cfg.train, out, cfg.resume, log, strategy)
+                                           cfg.train, run, log, strategy)
 
     test_mean, test_se = evaluator(splits.test)
     base_ll = evaluate_log_likelihood(flow.base.log_prob, splits.test, cfg.train.eval_batch_size)[0]
@@ -105,9 +106,8 @@ def run_gas(config, log=print):
         "threshold": {"value": threshold, "quantile": cfg.threshold_quantile,
                       "reference": "validation rows" if splits.val is not None else "test rows"},
     }
-    if not chief:  # a multi-worker run's other workers: the chief writes the results
+    if run.write_results(results) is None:  # a multi-worker run's other workers: the chief writes them
         return results
-    write_json_atomic(out / "results.json", results)
     log(f"test log-likelihood {test_mean:.4f} +- {2 * test_se:.4f} (2 se); base {base_ll:.4f}; "
         f"results: {out / 'results.json'}")
     return results

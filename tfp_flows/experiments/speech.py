@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from tfp_flows.experiments.common import MAFOptions, build_maf, fit_maximum_likelihood, open_run, start_run
-from tfp_flows.files import write_json_atomic
+from tfp_flows.experiments.common import MAFOptions, as_dict, build_maf, fit_maximum_likelihood, open_run, settings_of
 from tfp_flows.training.config import TrainConfig
 
 __all__ = ["DEFAULT_SPEECH_DATA", "SpeechConfig", "run_speech"]
@@ -34,7 +33,8 @@ class SpeechConfig:
 
     data: Path = field(default=DEFAULT_SPEECH_DATA, metadata={
         "help": "Speech Commands folder (downloaded when it is the default and missing)"})
-    download: bool = field(default=True, metadata={"help": "never try to download the data"})
+    download: bool = field(default=True, metadata={"help": "never try to download the data",
+                                                   "affects_results": False})
     word: str = field(default="zero", metadata={"help": "the target word"})
     features: str = field(default="p2", metadata={"help": "clip features", "choices": ("p2", "logmel")})
     split: str = field(default="p2", metadata={
@@ -42,13 +42,15 @@ class SpeechConfig:
     threshold_quantile: float = field(default=0.05, metadata={
         "help": "flag clips below this quantile of the reference clips' log-likelihood"})
     cache: Path = field(default=DEFAULT_FEATURE_CACHE, metadata={
-        "help": "folder of the features' tf.data caches (one per feature and clip list; safe to delete)"})
+        "help": "folder of the features' tf.data caches (one per feature and clip list; safe to delete)",
+        "affects_results": False})
     model: MAFOptions = field(default_factory=lambda: MAFOptions(hidden_units=[512, 512]))
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         learning_rate=1e-3, epochs=10, eval_every=None, checkpoint_every=None))
     out: Optional[Path] = field(default=None, metadata={
-        "help": "run folder (default: runs/speech-<word>-<features>-seed<seed>)"})
-    resume: bool = field(default=False, metadata={"help": "continue the run in --out where it stopped"})
+        "help": "run folder (default: runs/speech-<word>-<features>-seed<seed>)", "affects_results": False})
+    resume: bool = field(default=False, metadata={"help": "continue the run in --out where it stopped",
+                                                  "affects_results": False})
 
     def run_dir(self):
         return self.out or Path("runs") / f"speech-{self.word}-{self.features}-seed{self.train.seed}"
@@ -65,7 +67,7 @@ def run_speech(config, log=print):
     from tfp_flows.training import Evaluator
 
     cfg, out = config, config.run_dir()
-    strategy, chief = open_run(cfg, out)  # first: the strategy starts before anything runs TensorFlow
+    strategy, run = open_run(cfg, out)  # first: the strategy starts before anything runs TensorFlow
     root = Path(cfg.data)
     if not root.exists() and cfg.download and root == DEFAULT_SPEECH_DATA:
         log(f"{root} is missing; downloading Speech Commands v0.01 (1.4 GB)")
@@ -102,10 +104,9 @@ def run_speech(config, log=print):
     seed_everything(cfg.train.seed)
     flow = build_maf(cfg.model, train.shape[1], cfg.train.seed, strategy)
     evaluator = Evaluator(flow, cfg.train.bn_eval, cfg.train.eval_batch_size)
-    settings, _ = start_run(out, cfg, root, None, chief)
+    settings, _ = run.start(settings_of(cfg, root), as_dict(cfg))
     sets = {"test": test, "first_batch": train[:cfg.train.batch_size], **others}
-    fit, best_val = fit_maximum_likelihood(flow, evaluator, train, sets, val, cfg.train, out, cfg.resume, log,
-                                           strategy)
+    fit, best_val = fit_maximum_likelihood(flow, evaluator, train, sets, val, cfg.train, run, log, strategy)
 
     # Evaluation with the final (or best-validation) weights.
     target_scores = evaluator.log_prob(test)
@@ -127,9 +128,8 @@ def run_speech(config, log=print):
                       "reference": "validation clips" if val is not None else "training clips"},
         "standardisation": {"mean": mean.tolist(), "std": std.tolist()},
     }
-    if not chief:  # a multi-worker run's other workers: the chief writes the results
+    if run.write_results(results) is None:  # a multi-worker run's other workers: the chief writes them
         return results
-    write_json_atomic(out / "results.json", results)
     log(f"{report['n_above']} of {len(report['words'])} other words score above held-out {cfg.word!r} "
         f"on average; overall AUC {report['overall_auc']:.3f}; flag threshold {threshold:.2f}")
 

@@ -50,8 +50,8 @@ class VIConfig:
         "help": "no annealing (default: beta_t = min(1, 0.01 + t/10000) as in the paper)"})
     kl_samples: int = field(default=20_000, metadata={"help": "draws of q for each KL estimate"})
     train: TrainConfig = field(default_factory=_vi_train, metadata={"options": VI_TRAIN_OPTIONS})
-    out: Path = field(default=Path("runs/vi"), metadata={"help": "folder of the runs"})
-    figure: bool = field(default=True, metadata={"help": "draw no figure"})
+    out: Path = field(default=Path("runs/vi"), metadata={"help": "folder of the runs", "affects_results": False})
+    figure: bool = field(default=True, metadata={"help": "draw no figure", "affects_results": False})
 
 
 def kl_divergence(flow, name, log_z, n=20_000, seed=(7, 7)):
@@ -73,32 +73,29 @@ def run_vi_one(config, target, kind, K, seed, log_z, log=print):
     from tfp_flows.flows import VIFlow
     from tfp_flows.seeding import seed_everything
     from tfp_flows.training import LossLog, ReverseKL, Trainer
+    from tfp_flows.training.run_folder import RunFolder
 
-    run = Path(config.out) / f"{target}-{kind}-K{K}-seed{seed}"
+    path = Path(config.out) / f"{target}-{kind}-K{K}-seed{seed}"
+    run = RunFolder(path, resume=(path / "checkpoints").exists())
     train = replace(config.train, seed=seed)
     seed_everything(seed)
     flow = VIFlow(kind, K, hidden=tuple(config.iaf_hidden), seed=seed)
     settings = {"target": target, "flow": kind, "K": K, "anneal": config.anneal,
                 "iaf_hidden": config.iaf_hidden if kind == "iaf" else None,
                 "kl_samples": config.kl_samples, "train": settings_of(train)}
-    done = read_json(run / "results.json")
+    done = run.finished()
     if done is not None:
         if done.get("settings") == settings:
-            log(f"{run.name}: finished run reused (KL {done['kl']['mean']:.4f})")
-            tf.train.Checkpoint(flow=flow).read(tf.train.latest_checkpoint(str(run / "checkpoints"))).expect_partial()
+            log(f"{path.name}: finished run reused (KL {done['kl']['mean']:.4f})")
+            tf.train.Checkpoint(flow=flow).read(tf.train.latest_checkpoint(str(run.checkpoints))).expect_partial()
             return done, flow
-        raise UsageError(f"{run} holds a run with other settings; choose another --out")
-    resume = (run / "checkpoints").exists()
-    if resume:
-        started = read_json(run / "config.json") or {}
-        if started.get("settings") != settings:
-            raise UsageError(f"{run} holds an unfinished run with other settings; choose another --out")
-        log(f"{run.name}: resuming")
-    else:
-        write_json_atomic(run / "config.json", {"settings": settings, "config": as_dict(config)})
+        raise UsageError(f"{path} holds a run with other settings; choose another --out")
+    if run.resume:
+        log(f"{path.name}: resuming")
+    run.start(settings, as_dict(config))  # (a resumed run must have the same settings)
     objective = ReverseKL(lambda z: energy(target, z), train.batch_size, anneal=config.anneal, seed=seed)
     trainer = Trainer(flow, objective, train, run, [LossLog(100)], log=log)
-    fit = trainer.run(resume=resume)
+    fit = trainer.run(resume=run.resume)
     kl, se = kl_divergence(flow, target, log_z[0], n=config.kl_samples)
     res = {"target": target, "flow": kind, "K": K, "seed": seed, "n_params": flow.count_params(),
            "model": flow.config, "flow_class": type(flow).__name__,
@@ -106,8 +103,8 @@ def run_vi_one(config, target, kind, K, seed, log_z, log=print):
            "skipped_steps": fit["skipped_steps"], "steps": fit["steps"],
            "loss_history": [[r["step"], r["loss"]] for r in trainer.records if "loss" in r],
            "wall_seconds": fit["wall_seconds"], "settings": settings}
-    write_json_atomic(run / "results.json", res)
-    log(f"{run.name}: KL(q||p) = {kl:.4f} +- {2 * se:.4f} nats (2 se), {flow.count_params()} parameters")
+    run.write_results(res)
+    log(f"{path.name}: KL(q||p) = {kl:.4f} +- {2 * se:.4f} nats (2 se), {flow.count_params()} parameters")
     return res, flow
 
 

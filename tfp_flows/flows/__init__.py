@@ -7,14 +7,18 @@
 * `TransformedFlow`: any base and list of bijectors, for hand-made models.
 """
 
-from tfp_flows.flows.affine import AffineLeakyReLUFlow
-from tfp_flows.flows.base import Flow, TransformedFlow, fresh_log_prob, transformed
-from tfp_flows.flows.coupling import SplineCouplingFlow
-from tfp_flows.flows.maf import LOG_SCALE_CLIP, MAFFlow
-from tfp_flows.flows.vi import VIFlow
+from tfp_flows._lazy import lazy_exports
 
-FLOWS = {"affine_leaky_relu": AffineLeakyReLUFlow, "maf": MAFFlow,
-         "spline_coupling": SplineCouplingFlow, "vi": VIFlow}
+# Imported on first use: `flows.options` (what the commands' options are made from)
+# does not need TensorFlow.
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "tfp_flows.flows.affine": ["AffineLeakyReLUFlow"],
+    "tfp_flows.flows.base": ["Flow", "TransformedFlow", "fresh_log_prob", "transformed"],
+    "tfp_flows.flows.coupling": ["SplineCouplingFlow"],
+    "tfp_flows.flows.maf": ["LOG_SCALE_CLIP", "MAFFlow"],
+    "tfp_flows.flows.options": ["MAFOptions"],
+    "tfp_flows.flows.vi": ["VIFlow"],
+})
 
-__all__ = ["FLOWS", "LOG_SCALE_CLIP", "AffineLeakyReLUFlow", "Flow", "MAFFlow", "SplineCouplingFlow",
+__all__ = ["LOG_SCALE_CLIP", "AffineLeakyReLUFlow", "Flow", "MAFFlow", "MAFOptions", "SplineCouplingFlow",
            "TransformedFlow", "VIFlow", "fresh_log_prob", "transformed"]

@@ -5,21 +5,24 @@ A stack of `tfb.MaskedAutoregressiveFlow` bijectors, each with a
 by `tfb.BatchNormalization` and a `tfb.Permute`, over a standard normal base.
 """
 
+import dataclasses
+
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras
 
+from tfp_flows.configs import check_fields
 from tfp_flows.flows.base import Flow, check_positive_int
+from tfp_flows.flows.options import MAFOptions
 
 tfb, tfd = tfp.bijectors, tfp.distributions
 
-__all__ = ["MAFFlow", "LOG_SCALE_CLIP"]
+__all__ = ["MAFFlow", "MAFOptions", "LOG_SCALE_CLIP"]
 
 # The TF1-era `masked_autoregressive_default_template` P2 used clipped the log-scale to
 # this range (forward value clipped, gradient passed through).
 LOG_SCALE_CLIP = (-5.0, 3.0)
-_PERMUTATIONS = ("reverse", "none", "random")
 
 
 class MAFFlow(Flow):
@@ -32,15 +35,12 @@ class MAFFlow(Flow):
 
     Args:
       dims: event size D.
-      layers: number of MAF layers L.
-      hidden_units: hidden layer sizes of each MADE, e.g. (100, 100).
-      activation: the MADEs' activation ("tanh", "relu", ...).
-      batch_norm: put a `tfb.BatchNormalization` after every MAF.
-      permutation: "reverse" (P2), "none", or "random" (a fixed random order per layer).
-      clip_log_scale: clip the log-scale to [-5, 3] as P2's TF1 template did; today's
-        `AutoregressiveNetwork` does not clip.
+      options: a `MAFOptions` (layers L, hidden_units of each MADE, activation,
+        batch_norm after every MAF, permutation "reverse" (P2) / "none" / "random",
+        clip_log_scale to [-5, 3] as P2's TF1 template did); its defaults are P2's.
       seed: seeds the networks' initial weights and any random permutations.
       dtype: float dtype.
+      **overrides: fields of `options` to change, e.g. ``MAFFlow(8, layers=5)``.
 
     Attributes:
       distribution: the flow with batch normalisation using its moving statistics (what
@@ -59,17 +59,21 @@ class MAFFlow(Flow):
     `tfp_plain_step` row of benchmarks/bench_train.py measures the difference).
     """
 
-    def __init__(self, dims, layers=10, hidden_units=(100, 100), activation="tanh",
-                 batch_norm=True, permutation="reverse", clip_log_scale=False, seed=0,
-                 dtype=tf.float32, name="maf_flow"):
+    def __init__(self, dims, options=None, seed=0, dtype=tf.float32, name="maf_flow", **overrides):
         super().__init__(name=name)
-        dims, layers = check_positive_int(dims, "dims"), check_positive_int(layers, "layers")
+        dims = check_positive_int(dims, "dims")
+        if "hidden_units" in overrides and isinstance(overrides["hidden_units"], tuple):
+            overrides["hidden_units"] = list(overrides["hidden_units"])
+        try:
+            options = dataclasses.replace(options or MAFOptions(), **overrides)
+        except TypeError:
+            unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(MAFOptions)})
+            raise ValueError(f"MAFFlow has no option {', '.join(unknown)}") from None
+        check_fields(options)
+        self.options = options
+        layers, hidden_units, activation = options.layers, list(options.hidden_units), options.activation
+        batch_norm, permutation, clip_log_scale = options.batch_norm, options.permutation, options.clip_log_scale
         dtype = tf.as_dtype(dtype)
-        hidden_units = list(hidden_units)
-        if not hidden_units or any(not isinstance(h, (int, np.integer)) or h < 1 for h in hidden_units):
-            raise ValueError(f"hidden_units must be positive integers, got {hidden_units!r}")
-        if permutation not in _PERMUTATIONS:
-            raise ValueError(f"permutation must be one of {_PERMUTATIONS}, got {permutation!r}")
         self.layers = layers
         self._args = dict(dims=dims, layers=layers, hidden_units=[int(h) for h in hidden_units],
                           activation=activation, batch_norm=bool(batch_norm),

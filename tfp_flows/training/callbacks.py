@@ -19,12 +19,12 @@ and `on_train_end` in reverse order, like nested context managers):
 import json
 import math
 import shutil
-from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
 from tfp_flows.files import atomic_path
+from tfp_flows.training.run_folder import RunFolder
 
 __all__ = ["Callback", "Checkpointing", "EarlyStopping", "EpochLoss", "Evaluation", "LossLog",
            "MetricsLog", "NonFiniteGuard"]
@@ -59,17 +59,17 @@ class Callback:
 
 
 class Checkpointing(Callback):
-    """Saves weights, optimizer, position in the data and every callback's state to
-    ``run_dir/checkpoints`` every `every` steps, on Ctrl-C and at the end; restores the
-    latest on resume. Refuses to start afresh over an existing checkpoint.
+    """Saves weights, optimizer, position in the data and every callback's state to the
+    run folder's ``checkpoints/`` every `every` steps, on Ctrl-C and at the end; restores
+    the latest on resume. Refuses to start afresh over an existing checkpoint.
 
-    `save_dir` (a multi-worker run's other workers): save there instead (saving is a
-    collective step every worker takes; only the chief's copy is kept), restore from
-    the run folder's, and delete `save_dir` at the end."""
+    A multi-worker run's other workers save to their scratch folder instead (saving is a
+    collective step every worker takes; only the chief's copy is kept), restore from the
+    run folder's, and delete their copy at the end."""
 
-    def __init__(self, run_dir, every, save_dir=None):
-        self.dir, self.every = run_dir / "checkpoints", int(every)
-        self.save_dir = None if save_dir is None else Path(save_dir)
+    def __init__(self, run, every):
+        self.dir, self.every = run.checkpoints, int(every)
+        self.save_dir = run.scratch("scratch")
         self.manager = None
 
     def on_train_begin(self, trainer, resumed):
@@ -117,13 +117,13 @@ class Checkpointing(Callback):
 
 
 class MetricsLog(Callback):
-    """Every record as a line of ``run_dir/metrics.jsonl`` and its numbers as TensorBoard
-    scalars in ``run_dir/tensorboard``. On resume the log is cut back to the checkpoint's
+    """Every record as a line of the run folder's ``metrics.jsonl`` and its numbers as
+    TensorBoard scalars in its ``tensorboard/``. On resume the log is cut back to the checkpoint's
     step and read into `trainer.records`, so a resumed run's log equals an uninterrupted
     one's."""
 
-    def __init__(self, run_dir):
-        self.path, self.tb_dir = run_dir / "metrics.jsonl", run_dir / "tensorboard"
+    def __init__(self, run):
+        self.path, self.tb_dir = run.metrics, run.tensorboard
         self.writer = None
 
     def on_train_begin(self, trainer, resumed):
@@ -187,16 +187,19 @@ class Evaluation(Callback):
 
 
 class EarlyStopping(Callback):
-    """At every epoch's end scores `val`; keeps the best weights (in ``run_dir/best`` when
-    there is a run folder, else in memory), stops after `patience` epochs without
-    improvement, and puts the best weights back at the end of training."""
+    """At every epoch's end scores `val`; keeps the best weights (in the run folder's
+    ``best/`` when there is a `RunFolder`, else in memory), stops after `patience` epochs
+    without improvement, and puts the best weights back at the end of training."""
 
-    def __init__(self, evaluator, val, patience, run_dir=None, write_dir=None):
+    def __init__(self, evaluator, val, patience, run=None):
         self.evaluator, self.val, self.patience = evaluator, val, int(patience)
-        self.path = None if run_dir is None else run_dir / "best" / "weights"
+        if run is not None and not isinstance(run, RunFolder):
+            run = RunFolder(run)
+        self.path = None if run is None else run.best_weights
         # A multi-worker run's other workers write their copy elsewhere (writing is a
         # collective step) and read the chief's.
-        self.write_path = self.path if write_dir is None else write_dir / "best" / "weights"
+        scratch = None if run is None else run.scratch("best")
+        self.write_path = self.path if scratch is None else scratch / "best" / "weights"
         self.best_val = tf.Variable(-np.inf, dtype=tf.float64, trainable=False)
         self.bad_epochs = tf.Variable(0, dtype=tf.int64, trainable=False)
         self._memory = None

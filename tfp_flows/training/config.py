@@ -4,11 +4,10 @@ The command lines generate their training options from these fields (name, type,
 default, `help` in the field's metadata; see `tfp_flows.cli.options`).
 """
 
-import math
 from dataclasses import dataclass, field
 from typing import Optional
 
-import numpy as np
+from tfp_flows.configs import check_fields
 
 __all__ = ["TrainConfig"]
 
@@ -38,7 +37,8 @@ class TrainConfig:
         "of the evaluated set as one batch", choices=("moving", "batch")))
     seed: int = field(default=0, metadata=_opt("random seed: the same seed gives the same numbers",
                                                minimum=0))
-    progress: bool = field(default=True, metadata=_opt("no progress bar", negate="--no-progress"))
+    progress: bool = field(default=True, metadata=_opt("no progress bar", negate="--no-progress",
+                                                       affects_results=False))
     xla: str = field(default="auto", metadata=_opt(
         "compile the training loop with XLA; auto = on for runs of 20,000+ steps at batches up to "
         "1000 (the first compilation takes 30-70 s; see benchmarks/README.md)",
@@ -74,29 +74,9 @@ class TrainConfig:
                 and self.planned_steps(steps_per_epoch) >= self.XLA_AUTO_MIN_STEPS)
 
     def validate(self):
-        """Raise ValueError naming the first setting that is out of range."""
-        for name in ("batch_size", "epochs", "patience", "eval_batch_size", "steps_per_call"):
-            _check_int(name, getattr(self, name), 1)
-        for name in ("max_steps", "eval_every", "checkpoint_every", "cpu_devices"):
-            if getattr(self, name) is not None:
-                _check_int(name, getattr(self, name), 1)
-        _check_int("seed", self.seed, 0)
-        _check_int("max_skipped", self.max_skipped, 0)
-        lr = self.learning_rate
-        if isinstance(lr, bool) or not (isinstance(lr, (int, float)) and 0 < lr < math.inf):
-            raise ValueError(f"learning_rate must be a positive number, got {lr!r}")
-        if self.bn_eval not in ("moving", "batch"):
-            raise ValueError(f"bn_eval must be 'moving' or 'batch', got {self.bn_eval!r}")
-        if self.xla not in ("auto", "on", "off"):
-            raise ValueError(f"xla must be 'auto', 'on' or 'off', got {self.xla!r}")
-        if self.distribute not in ("none", "mirrored", "multi-worker"):
-            raise ValueError(f"distribute must be 'none', 'mirrored' or 'multi-worker', got {self.distribute!r}")
+        """Raise ValueError naming the first setting that is out of range (the choices and
+        bounds in the fields' metadata, and one rule between fields); returns self."""
+        check_fields(self)
         if self.cpu_devices is not None and self.distribute != "mirrored":
             raise ValueError("cpu_devices (--cpu-devices) goes with distribute='mirrored'")
         return self
-
-
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-        raise ValueError(f"{name} must be {kind}, got {value!r}")

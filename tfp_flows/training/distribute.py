@@ -20,12 +20,14 @@ import sys
 
 import tensorflow as tf
 
+from tfp_flows.configs import choices_of
 from tfp_flows.errors import UsageError
+from tfp_flows.training.config import TrainConfig
 
 __all__ = ["DISTRIBUTE_CHOICES", "any_worker", "collective_timeout", "is_chief", "is_multi_worker", "local_cluster",
-           "make_strategy", "scratch_dir", "split_cpu", "start", "worker_index"]
+           "make_strategy", "split_cpu", "start", "worker_index"]
 
-DISTRIBUTE_CHOICES = ("none", "mirrored", "multi-worker")
+DISTRIBUTE_CHOICES = choices_of(TrainConfig, "distribute")
 COLLECTIVE_TIMEOUT = 120.0  # default seconds a collective may wait for the other workers
 
 
@@ -170,12 +172,6 @@ def is_chief(strategy):
     """Whether this process writes the run folder: always, but in a multi-worker cluster,
     where worker 0 (see `worker_index`) does."""
     return worker_index(strategy) == 0
-
-
-def scratch_dir(run_dir, strategy, what):
-    """Where a multi-worker run's other workers write their copy of `what` (a collective
-    save every worker takes part in): ``run_dir/worker<i>-<what>``; None for the chief."""
-    return None if is_chief(strategy) else run_dir / f"worker{worker_index(strategy)}-{what}"
 
 
 def any_worker(strategy):

@@ -1,6 +1,6 @@
 """The training loop: one `Trainer` for every flow and objective.
 
-`Trainer(flow, objective, config, run_dir, callbacks).run()` minimises the objective
+`Trainer(flow, objective, config, run, callbacks).run()` minimises the objective
 (`MaximumLikelihood` of data, or `ReverseKL` to an energy) over the flow's variables
 with Adam (Keras 2's, `tf_keras`, the Keras that TFP's own layers use). Steps run
 `config.steps_per_call` at a time inside one compiled call (`make_train_loop`), which
@@ -30,7 +30,6 @@ import signal
 import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
@@ -40,6 +39,7 @@ from tqdm.auto import tqdm
 from tfp_flows.flows.base import Flow
 from tfp_flows.training import distribute
 from tfp_flows.training.callbacks import Checkpointing, MetricsLog, NonFiniteGuard
+from tfp_flows.training.run_folder import RunFolder
 from tfp_flows.training.steps import make_distributed_train_loop, make_train_loop
 
 __all__ = ["Trainer", "WorkerLost"]
@@ -82,7 +82,8 @@ class Trainer:
       flow: a `tfp_flows.flows.Flow`.
       objective: a `tfp_flows.training.Objective` (`MaximumLikelihood`, `ReverseKL`).
       config: a `TrainConfig`.
-      run_dir: optional run folder (checkpoints, metrics.jsonl, tensorboard/).
+      run: optional run folder, a `RunFolder` or a path (checkpoints, metrics.jsonl,
+        tensorboard/; only its chief writes there).
       callbacks: further callbacks (`Evaluation`, `EarlyStopping`, `LossLog`, ...).
       log: where progress lines go (default: print).
       strategy: a `tf.distribute.Strategy` to train under (the flow must have been built
@@ -93,12 +94,15 @@ class Trainer:
     `record`), `state` (the checkpointed counters), `checkpoint`.
     """
 
-    def __init__(self, flow, objective, config, run_dir=None, callbacks=(), log=print, strategy=None):
+    def __init__(self, flow, objective, config, run=None, callbacks=(), log=print, strategy=None):
         if not isinstance(flow, Flow):
             raise TypeError(f"flow must be a tfp_flows Flow, got {type(flow).__name__}")
         self.config = config.validate()
         self.flow, self.objective, self.log = flow, objective, log
-        self.run_dir = None if run_dir is None else Path(run_dir)
+        if run is not None and not isinstance(run, RunFolder):
+            run = RunFolder(run, strategy)
+        self.run_folder = run
+        self.run_dir = None if run is None else run.path
         if objective.batch_size is not None and objective.batch_size != config.batch_size:
             raise ValueError(f"the objective's batch size ({objective.batch_size}) differs from "
                              f"config.batch_size ({config.batch_size})")
@@ -112,7 +116,7 @@ class Trainer:
         if strategy is not None and not hasattr(objective, "order"):
             raise ValueError("training under a tf.distribute strategy splits batches of data across replicas: "
                              "it needs a maximum-likelihood objective")
-        self.chief = distribute.is_chief(strategy)
+        self.chief = distribute.is_chief(strategy) if run is None else run.chief
         self._multi_worker = distribute.is_multi_worker(strategy)
         with strategy.scope() if strategy is not None else contextlib.nullcontext():
             self.optimizer = tf_keras.optimizers.Adam(config.learning_rate)
@@ -129,12 +133,11 @@ class Trainer:
         self.guard = next((c for c in callbacks if isinstance(c, NonFiniteGuard)), None) \
             or NonFiniteGuard(config.max_skipped)
         self._checkpointing = None
-        if self.run_dir is not None:
+        if run is not None:
             # Evaluations come before the checkpoint of the same step, so their records
             # are in the log that a resumed run keeps.
-            self._checkpointing = Checkpointing(self.run_dir, config.checkpoint_every or per_epoch,
-                                                save_dir=distribute.scratch_dir(self.run_dir, strategy, "scratch"))
-            log_cb = [MetricsLog(self.run_dir)] if self.chief else []
+            self._checkpointing = Checkpointing(run, config.checkpoint_every or per_epoch)
+            log_cb = [MetricsLog(run)] if run.chief else []
             callbacks = [*log_cb, *user, self._checkpointing, self.guard]
         else:
             callbacks = [*user, self.guard]

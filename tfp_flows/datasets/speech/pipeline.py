@@ -6,13 +6,13 @@ features of every clip that could be read, the clips it kept, and one line for e
 clip it could not read. The first pass decodes (tensorflow-io, `audio.decode_clip`) and
 computes the features with `num_parallel_calls=AUTOTUNE` and writes them to a
 `tf.data` cache; later passes read the cache. The cache's folder name is a hash of the
-feature (and its version), the clip list, and each file's size and modification time,
-so another feature, another list of clips or a changed file builds a new one. It is
+feature (and its version), the clip list, and each file's size, modification and change
+time (`tfp_flows.files.listing_sha256`, also what identifies a data folder for run
+reuse), so another feature, another list of clips or a changed file builds a new one. It is
 written under a temporary name and renamed when complete: an interrupted pass leaves
 nothing that a later run would read.
 """
 
-import hashlib
 import json
 import os
 import shutil
@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from tfp_flows.datasets.speech.audio import decode_clip, read_clip
 from tfp_flows.datasets.speech.features import FEATURES
+from tfp_flows.files import listing_sha256
 
 __all__ = ["DEFAULT_CACHE", "FEATURE_VERSION", "cache_key", "clip_dataset", "extract_features"]
 
@@ -48,15 +49,9 @@ def clip_dataset(paths, feature=None):
 
 
 def cache_key(root, paths, feature):
-    """Hex digest naming the cache of `feature` over `paths` (relative to `root`) as the files are now."""
-    h = hashlib.sha256(f"{feature}\0{FEATURE_VERSION}\0{Path(root).resolve()}\0".encode())
-    for p in paths:
-        try:
-            st = os.stat(Path(root) / p)
-            h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
-        except OSError:
-            h.update(f"{p}\0missing\0".encode())
-    return h.hexdigest()
+    """Hex digest naming the cache of `feature` over `paths` (relative to `root`) as the files
+    are now (`tfp_flows.files.listing_sha256`)."""
+    return listing_sha256(root, paths, prefix=f"{feature}\0{FEATURE_VERSION}\0{Path(root).resolve()}\0")
 
 
 def extract_features(root, paths, feature, cache_dir=DEFAULT_CACHE, batch_size=256, progress=False):
