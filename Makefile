@@ -1,9 +1,10 @@
 # tfp-flows: set-up, reproductions and tests.
 #
-#   make reproduce-part1   create .venv (first time), install, run the four P1 sections
+#   make reproduce-part1   create .venv (first time), install, run the four P1 sections, refresh the report page
 #   make test              create .venv (first time), install, lint, run pytest (doctests included)
 #   make lint              ruff over the whole tree (also the first step of make test)
-#   make reproduce-part2   P2: masking, MAF on GAS, audio (each skipped without its data)
+#   make reproduce-part2   P2: masking, MAF on GAS, audio (each skipped without its data), refresh the report page
+#   make report            reproductions/results/report.html from the results on disk (nothing re-run)
 #   make train-gas         train P2's MAF on data/gas/ethylene_CO.txt (ARGS="..." for options)
 #   make vi                planar (K = 2, 8, 32), radial and IAF flows on U1..U4, 3 seeds each, then the checks
 #   make train-speech      train P2's MAF on Speech Commands "zero" (ARGS="..." for options)
@@ -31,10 +32,10 @@ PYTHON := $(shell for c in $(PY_CANDIDATES); do \
 	if $$c -c '$(PY_OK)' >/dev/null 2>&1; then command -v $$c; break; fi; done)
 endif
 
-.PHONY: venv test lint reproduce-part1 reproduce-part2 train-gas train-speech vi bench bench-speech clean-venv help
+.PHONY: venv test lint report reproduce-part1 reproduce-part2 train-gas train-speech vi bench bench-speech clean-venv help
 
 help:
-	@sed -n '2,16p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,17p' Makefile | sed 's/^# \{0,1\}//'
 
 venv: $(STAMP)
 
@@ -56,11 +57,15 @@ lint: $(STAMP)
 test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The part's status is kept while the report page is refreshed after it.
 reproduce-part1: $(STAMP)
-	$(PY) reproductions/run_part.py part1 $(ARGS)
+	status=0; $(PY) reproductions/run_part.py part1 $(ARGS) || status=$$?; $(PY) reproductions/report.py; exit $$status
 
 reproduce-part2: $(STAMP)
-	$(PY) reproductions/run_part.py part2 $(ARGS)
+	status=0; $(PY) reproductions/run_part.py part2 $(ARGS) || status=$$?; $(PY) reproductions/report.py; exit $$status
+
+report: $(STAMP)
+	$(PY) reproductions/report.py
 
 train-gas: $(STAMP)
 	$(PY) -m tfp_flows.cli.train_gas $(ARGS)

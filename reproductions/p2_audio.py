@@ -88,6 +88,15 @@ def main(argv=None):
         cells = [f"{pv:8.1f} {r.get(c, float('nan')):8.1f}" for pv, c in zip(p, cols)]
         print(f"{epoch:5d} | " + " | ".join(cells))
     print()
+    from tfp_flows.experiments import plotting
+
+    names = [c[:-3] for c in cols]
+    picture = plotting.epoch_table_chart({e: {n: r[c] for n, c in zip(names, cols) if c in r} for e, r in ours.items()},
+                                         published if res["features"] == "p2" else {}, names,
+                                         args.out / "audio_table.png",
+                                         f"P2's audio table, ours ({res['features']} features)"
+                                         + (" beside P2's (dashed)" if res["features"] == "p2" else ""))
+    print(f"picture: {picture}")
 
     anomaly = res["anomaly"]
     check = full and res["features"] == "p2"

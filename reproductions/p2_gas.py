@@ -137,6 +137,13 @@ def main(argv=None):
         te = f"{r['test_ll']:10.6f}" if r else f"{'-':>10}"
         print(f"{1 + 1000 * k:6d} | {a:10.6f} | {tr} | {b:10.6f} | {te}")
     print()
+    from tfp_flows.experiments import plotting
+
+    steps = [1 + 1000 * k for k in range(len(p2_train))]
+    picture = plotting.log_likelihood_curves(
+        log, args.out / "gas_curves.png", f"MAF on {'generated' if synthetic else 'GAS'} data: log-likelihood",
+        published={"step": steps, "train": p2_train, "test": p2_test} if not synthetic else None)
+    print(f"picture: {picture}")
 
     test = res["test_log_likelihood"]
     end_ok = test["mean"] > 0 and test["mean"] > res["base_log_likelihood_test"]

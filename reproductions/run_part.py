@@ -45,6 +45,9 @@ def main(argv=None):
                         help="seed passed to every script (default: each script's own)")
     parser.add_argument("--ledger", default=None,
                         help="ledger passed to every script (default: reproductions/ledger.json)")
+    parser.add_argument("--results", type=Path, default=HERE / "results",
+                        help="each script writes its results.json and figures to RESULTS/<script name> "
+                             "(default: reproductions/results)")
     args = parser.parse_args(argv)
 
     summary = []
@@ -54,6 +57,7 @@ def main(argv=None):
             cmd += ["--seed", str(args.seed)]
         if args.ledger is not None:
             cmd += ["--ledger", args.ledger]
+        cmd += ["--out", str(args.results / Path(script).stem)]
         print(f"\n$ python reproductions/{' '.join(cmd[1:])[len(str(HERE)) + 1:]}", flush=True)
         last = []
         # Stream the script's output as it comes, keeping its verdict line.

@@ -62,6 +62,12 @@ def main(argv=None):
             print(f"{t:6} | {f:6} | {K:3d} | {r['n_params']:6d} | {r['kl']['mean']:8.4f} | "
                   f"{'-' if sd is None else f'{sd:6.4f}':>6} | {len(r['seeds'])}")
         print()
+    # The densities (true vs fitted for K = 2, 8, 32; the paper's Figure 3), drawn by `make vi`.
+    import shutil
+
+    for figure in sorted(args.runs.glob("figure_*.png")):
+        shutil.copyfile(figure, args.out / figure.name)
+        print(f"picture: {args.out / figure.name}")
     return finish(report, args.out, {"runs": str(args.runs), "side_by_side": [runs[k] for k in side]})
 
 

@@ -106,12 +106,22 @@ def test_runner_summarises_each_section_and_fails_on_a_mismatch(tmp_path):
     ledger["entries"]["p1.mass.cdf_base"]["value"] = [0.5, 0.6914625, 0.8413457]
     moved = tmp_path / "ledger.json"
     moved.write_text(json.dumps(ledger))
-    proc = _run([str(REPRODUCTIONS / "run_part.py"), "part1", "--ledger", str(moved)])
+    results = tmp_path / "results"
+    proc = _run([str(REPRODUCTIONS / "run_part.py"), "part1", "--ledger", str(moved), "--results", str(results)])
     assert proc.returncode == 1, proc.stdout + proc.stderr
     summary = proc.stdout.split("== part1 summary")[1].strip().splitlines()
     assert len(summary) == 4
     assert [line.split()[0] for line in summary] == ["PASS", "PASS", "FAIL", "PASS"]
     assert "Probability mass is conserved: 4/5" in summary[2]
+    assert sorted(p.name for p in results.iterdir()) == ["p1_bijectors", "p1_inverse_cdf", "p1_mass_conservation",
+                                                         "p1_training_a_flow"]
+
+    # The report page built from these results: the moved ledger value turns that section red.
+    proc = _run([str(REPRODUCTIONS / "report.py"), "--results", str(results), "--benchmarks", str(tmp_path / "none")])
+    assert proc.returncode == 0 and "3 passed, 1 failed, 6 not run" in proc.stdout, proc.stdout + proc.stderr
+    page = (results / "report.html").read_text()
+    mass = page.split('id="p1_mass_conservation"')[1].split("</section>")[0]
+    assert 'class="fail"' in mass and "4 passed, 1 failed" in mass
 
 
 def test_make_refuses_an_unsupported_python_in_one_line(tmp_path):

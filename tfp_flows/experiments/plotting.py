@@ -8,7 +8,8 @@ import numpy as np  # noqa: E402
 
 from tfp_flows.files import atomic_path  # noqa: E402
 
-__all__ = ["samples_over_density", "save_figure", "score_distributions", "vi_density_grid"]
+__all__ = ["epoch_table_chart", "log_likelihood_curves", "samples_over_density", "save_figure",
+           "score_distributions", "vi_density_grid"]
 
 
 def save_figure(fig, path):
@@ -92,5 +93,47 @@ def score_distributions(target, others, word, path):
     b.tick_params(axis="y", labelsize=6)
     b.set_xlabel("mean log-likelihood")
     b.legend(fontsize=7)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def log_likelihood_curves(records, path, title, published=None):
+    """Training (running mean of batch log-likelihood) and test log-likelihood against the
+    step, from a run's metrics.jsonl records; `published` ({"step": [...], "train": [...],
+    "test": [...]}) is drawn dashed beside them."""
+    train = [(r["step"], r["train_ll_running_mean"]) for r in records if "train_ll_running_mean" in r]
+    test = [(r["step"], r["test_ll"]) for r in records if "test_ll" in r]
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    for points, label, color in ((train, "training (running mean)", "tab:blue"), (test, "test", "tab:orange")):
+        if points:
+            ax.plot(*zip(*points), marker=".", color=color, label=f"ours: {label}")
+    if published:
+        ax.plot(published["step"], published["train"], "--", color="tab:blue", alpha=0.6, label="P2: training")
+        ax.plot(published["step"], published["test"], "--", color="tab:orange", alpha=0.6, label="P2: test")
+    ax.set_xlabel("step (batch)")
+    ax.set_ylabel("log-likelihood (nats)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def epoch_table_chart(ours, published, columns, path, title):
+    """Per-epoch values of several columns: ours ({epoch: {column: value}}) as lines,
+    `published` ({epoch: [values in `columns` order]}) dashed."""
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, column in enumerate(columns):
+        color = colors[i % len(colors)]
+        epochs = sorted(e for e in ours if column in ours[e])
+        if epochs:
+            ax.plot(epochs, [ours[e][column] for e in epochs], marker="o", color=color, label=f"ours: {column}")
+        pub = sorted(published)
+        if pub:
+            ax.plot(pub, [published[e][i] for e in pub], "--", color=color, alpha=0.6, label=f"P2: {column}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("mean log-likelihood")
+    ax.set_title(title)
+    ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     return save_figure(fig, path)
