@@ -12,7 +12,6 @@ __all__ = ["as_dict", "build_maf", "check_quantile", "data_identity", "fit_maxim
            "open_run", "read_json", "replace", "settings_key", "settings_of"]
 
 
-
 def build_maf(options, dims, seed, strategy=None):
     """P2's MAF as `options` say (in `strategy`'s scope when one is given)."""
     import contextlib
