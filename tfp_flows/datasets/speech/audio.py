@@ -150,12 +150,28 @@ def decode_clip(raw):
     audio = tf.switch_case(tf.cast(kind, tf.int32), _decoders(raw))
     tf.debugging.assert_positive(tf.shape(audio)[0], message="the file holds no audio samples")
     mono = tf.reduce_mean(audio, axis=1, keepdims=True)
-    # tfio.audio.resample's own op, called directly on [samples, 1]: the public wrapper
-    # maps it over a batch with vectorized_map, which warns and falls back to a loop.
-    mono = tf.cond(tf.equal(rate, SAMPLE_RATE), lambda: mono,
-                   lambda: core_ops.io_audio_resample(mono, rate_in=rate, rate_out=SAMPLE_RATE))[:, 0]
+    mono = tf.cond(tf.equal(rate, SAMPLE_RATE), lambda: mono, lambda: _resample(core_ops, mono, rate))[:, 0]
     mono = mono[:SAMPLE_RATE]
     return tf.ensure_shape(tf.pad(mono, [[0, SAMPLE_RATE - tf.shape(mono)[0]]]), [SAMPLE_RATE])
+
+
+def _resample(core_ops, mono, rate):
+    """[n, 1] at `rate` -> [round(n * 16000 / rate), 1] at 16 kHz, in time with the input.
+
+    tensorflow-io's resampler (its own op, called directly on [samples, 1]: the public
+    wrapper maps it over a batch with vectorized_map, which warns and falls back to a
+    loop) delays its output by 32 samples of the lower of the two rates and cuts the end
+    by as much (measured with impulses: 64 output samples from 8 kHz, 46.4 from 11,025 Hz,
+    32 from 22,050 to 48,000 Hz). The input gets enough trailing zeros for the filter to
+    flush, and the delay is dropped.
+    """
+    ratio = SAMPLE_RATE / tf.cast(rate, tf.float64)
+    delay = tf.cast(tf.round(32.0 * tf.maximum(tf.constant(1.0, tf.float64), ratio)), tf.int32)
+    flush = tf.cast(tf.math.ceil(tf.cast(delay, tf.float64) / ratio), tf.int32) + 2
+    padded = tf.pad(mono, [[0, flush], [0, 0]])
+    out = core_ops.io_audio_resample(padded, rate_in=rate, rate_out=SAMPLE_RATE)
+    length = tf.cast(tf.round(tf.cast(tf.shape(mono)[0], tf.float64) * ratio), tf.int32)
+    return out[delay:delay + length]
 
 
 def error_line(path, err):
