@@ -100,9 +100,9 @@ def test_anomaly_report_counts_and_threshold():
         threshold_from([1, 2], 1.5)
 
 
-def _run(*args):
+def _run(*args, cwd=ROOT):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, cwd=ROOT, env=env)
+    return subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env)
 
 
 def test_train_then_score_a_wav(fake_root, tmp_path):
@@ -186,3 +186,43 @@ def test_espeak_generator_writes_the_speech_commands_layout(tmp_path):
     assert np.all(np.abs(audio).max(axis=1) > 0.1)  # speech, not silence
     with pytest.raises(ValueError, match="already exists"):
         synthesise_speech_commands(root, 1)
+
+
+_FRESH_AUDIO = """
+import json, sys
+import numpy as np, tensorflow as tf
+m = tf.saved_model.load(sys.argv[1])
+x = np.load(sys.argv[2])
+out = {"method": m.log_prob_audio(x).numpy().tolist(),
+       "signature": m.signatures["log_prob_audio"](samples=tf.constant(x))["output_0"].numpy().tolist(),
+       "modules": [n for n in ("tfp_flows", "tensorflow_probability", "tensorflow_io") if n in sys.modules]}
+print(json.dumps(out))
+"""
+
+
+def test_exported_speech_model_scores_raw_audio_like_score_audio(fake_root, tmp_path):
+    """A speech run's SavedModel takes 16 kHz waveforms (`log_prob_audio`, the feature computed
+    in the graph): TensorFlow alone, without tensorflow-io, TFP or this package, scores clips
+    as `tfp-flows-score-audio` does, to 1e-4. The clips: real spoken digits (8 kHz) when the
+    shared recordings are there, else the test's own tones."""
+    run = tmp_path / "run"
+    proc = _run("-m", "tfp_flows.cli.train_speech", "--data", fake_root, "--features", "logmel", "--split",
+                "official", "--epochs", "1", "--layers", "2", "--hidden", "16", "--out", run, "--no-progress",
+                "--cache", tmp_path / "cache")
+    assert proc.returncode == 0, proc.stderr
+    digits = ROOT.parent / "shared" / "data" / "free_spoken_digits"
+    clips = (sorted((digits / "zero").glob("*.wav"))[:3] + sorted((digits / "nine").glob("*.wav"))[:3]
+             if digits.is_dir() else sorted((fake_root / "one").glob("*.wav"))[:4])
+    proc = _run("-m", "tfp_flows.cli.score_audio", "--run", run, *clips)
+    assert proc.returncode == 0, proc.stderr
+    expected = [float(r["log_density"]) for r in csv.DictReader(io.StringIO(proc.stdout))]
+    assert len(expected) == len(clips)
+
+    assert _run("-m", "tfp_flows.cli.export", "--run", run, "--out", tmp_path / "model").returncode == 0
+    np.save(tmp_path / "x.npy", np.stack([speech.read_clip(c) for c in clips]).astype(np.float32))
+    proc = _run("-c", _FRESH_AUDIO, tmp_path / "model", tmp_path / "x.npy", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["modules"] == []
+    np.testing.assert_allclose(got["method"], expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(got["signature"], expected, rtol=1e-4, atol=1e-4)

@@ -7,12 +7,17 @@ data, the run's standardisation z = (x - mean) / std baked in:
 
 * ``log_prob(x)`` = log p_flow((x - mean) / std) - sum(log std): the log-density of the
   raw rows (the Jacobian of the standardisation included), batch norm in evaluation mode;
-* ``sample(n)`` = flow draws * std + mean, in raw units.
+* ``sample(n)`` = flow draws * std + mean, in raw units;
+* for a speech run, ``log_prob_audio(samples)``: the same of 16 kHz mono waveforms of one
+  second, the run's feature computed inside the graph with core TensorFlow ops
+  (`tf.signal`), so that a SavedModel scores raw audio without tensorflow-io or this
+  package.
 
 `export_run` saves them as a SavedModel with serving signatures ``log_prob(x: float32[None,
-D]) -> float32[None]`` and ``sample(n: int32 scalar) -> float32[n, D]``, which TensorFlow
-alone can load (``tf.saved_model.load``; TensorFlow Serving), plus ``tfp_flows.json``
-beside it: the kind of run, its columns or features, and its threshold in raw units.
+D]) -> float32[None]``, ``sample(n: int32 scalar) -> float32[n, D]`` and, for speech runs,
+``log_prob_audio(samples: float32[None, 16000]) -> float32[None]``, which TensorFlow alone
+can load (``tf.saved_model.load``; TensorFlow Serving), plus ``tfp_flows.json`` beside it:
+the kind of run, its columns or features, and its threshold in raw units.
 """
 
 import json
@@ -80,9 +85,11 @@ class RunModel(tf.Module):
     Args:
       flow: a `tfp_flows.flows.Flow` (its weights loaded).
       mean, std: the standardisation, [D] each (None: none).
+      features: for a speech run, the name of its clip feature (`tfp_flows.datasets.speech.FEATURES`):
+        adds ``log_prob_audio(samples [n, 16000])``.
     """
 
-    def __init__(self, flow, mean=None, std=None, name="run_model"):
+    def __init__(self, flow, mean=None, std=None, features=None, name="run_model"):
         super().__init__(name=name)
         dims = flow.dims
         self.flow = flow
@@ -95,6 +102,14 @@ class RunModel(tf.Module):
         self.log_det = tf.constant(-np.log(std).sum(), tf.float32)  # d z / d x = 1 / std
         self.log_prob = tf.function(self._log_prob, input_signature=[tf.TensorSpec([None, dims], tf.float32)])
         self.sample = tf.function(self._sample, input_signature=[tf.TensorSpec([], tf.int32)])
+        self.features = features
+        if features is not None:
+            from tfp_flows.datasets.speech.audio import SAMPLE_RATE
+            from tfp_flows.datasets.speech.features import FEATURES
+
+            featurise = FEATURES[features]
+            self.log_prob_audio = tf.function(lambda samples: self._log_prob(featurise(samples)),
+                                              input_signature=[tf.TensorSpec([None, SAMPLE_RATE], tf.float32)])
 
     def _log_prob(self, x):
         z = (x - self.mean) / self.std
@@ -108,7 +123,7 @@ class RunModel(tf.Module):
         """(RunModel, facts for scoring) of a finished run folder."""
         flow, results, kind = load_run(run_dir)
         st = results.get("standardisation") or {}
-        model = cls(flow, st.get("mean"), st.get("std"))
+        model = cls(flow, st.get("mean"), st.get("std"), features=results.get("features") if kind == "speech" else None)
         return model, facts_of(results, kind, float(model.log_det.numpy()))
 
 
@@ -141,9 +156,11 @@ def export_run(run_dir, out_dir):
     tmp = out_dir.with_name(f".{out_dir.name}.part")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        tf.saved_model.save(model, str(tmp), signatures={
-            "log_prob": model.log_prob.get_concrete_function(),
-            "sample": model.sample.get_concrete_function()})
+        signatures = {"log_prob": model.log_prob.get_concrete_function(),
+                      "sample": model.sample.get_concrete_function()}
+        if model.features is not None:
+            signatures["log_prob_audio"] = model.log_prob_audio.get_concrete_function()
+        tf.saved_model.save(model, str(tmp), signatures=signatures)
         (tmp / SIDECAR).write_text(json.dumps(facts, indent=2) + "\n")
         tmp.rename(out_dir)
     except BaseException:
