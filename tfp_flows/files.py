@@ -8,8 +8,8 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_path", "content_identity", "ensure_writable_dir", "file_sha256", "listing_sha256", "remember_sha256",
-           "remembered_sha256", "write_json_atomic", "HASH_MEMO"]
+__all__ = ["atomic_path", "content_identity", "ensure_writable_dir", "file_sha256", "listing_sha256", "read_json",
+           "remember_sha256", "remembered_sha256", "write_json_atomic", "HASH_MEMO"]
 
 # Where `content_identity` remembers file hashes (relative to the working directory, like
 # data/ itself).
@@ -46,6 +46,14 @@ def write_json_atomic(path, obj) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     return Path(path)
+
+
+def read_json(path):
+    """The JSON object at `path`, or None when it is missing or unreadable."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def ensure_writable_dir(path) -> Path:

@@ -2,10 +2,11 @@
 
 import hashlib
 import json
-from pathlib import Path
 
 from tfp_flows.configs import as_dict, replace, settings_dict
 from tfp_flows.errors import UsageError
+from tfp_flows.files import content_identity as data_identity
+from tfp_flows.files import read_json
 from tfp_flows.flows.options import MAFOptions
 
 __all__ = ["as_dict", "build_maf", "check_quantile", "data_identity", "fit_maximum_likelihood", "MAFOptions",
@@ -35,13 +36,6 @@ def open_run(config, out):
     return strategy, RunFolder(out, strategy, config.resume).check()
 
 
-def data_identity(path):
-    """What identifies a data file or folder (None when missing): `tfp_flows.files.content_identity`."""
-    from tfp_flows.files import content_identity
-
-    return content_identity(path)
-
-
 def settings_of(config, data=None):
     """What a run computes from: the config without the fields marked as not affecting
     results (`tfp_flows.configs.settings_dict`), plus the identity of its data."""
@@ -54,14 +48,6 @@ def settings_of(config, data=None):
 def settings_key(settings):
     """A short stable hash of a settings dict (to name run folders)."""
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
-
-
-def read_json(path):
-    """The JSON object at `path`, or None when it is missing or unreadable."""
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def check_quantile(value, option="--threshold-quantile"):

@@ -10,12 +10,11 @@ save their copies in scratch folders (``worker<i>-<what>`` beside the chief's fi
 which are deleted when the run ends.
 """
 
-import json
 import shutil
 from pathlib import Path
 
 from tfp_flows.errors import UsageError
-from tfp_flows.files import write_json_atomic
+from tfp_flows.files import read_json, write_json_atomic
 
 __all__ = ["RunFolder"]
 
@@ -101,10 +100,7 @@ class RunFolder:
 
     def read(self, name):
         """The JSON object in file `name` of the folder, or None when missing or unreadable."""
-        try:
-            return json.loads((self.path / name).read_text())
-        except (OSError, ValueError):
-            return None
+        return read_json(self.path / name)
 
     def finished(self):
         """The results of a finished run in this folder, or None."""
