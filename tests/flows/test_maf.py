@@ -116,9 +116,35 @@ def test_clipped_log_scale_bounds_the_inverse_log_det():
         np.testing.assert_allclose(f.log_prob(x, training=training).numpy(), expected, rtol=1e-6)
 
 
+def _kernels(flow):
+    """(kernel, mask) of every masked dense layer of every MADE."""
+    return [(layer.kernel.numpy(), mask) for made in flow.made
+            for layer, mask in zip([la for la in made._network.layers if hasattr(la, "kernel")], made._masks)]
+
+
+def test_fan_in_init_is_pytorchs_uniform_and_keeps_the_masks():
+    fan_in, glorot = (MAFFlow(8, init=init, seed=3) for init in ("fan_in", "glorot"))
+    assert fan_in.config["init"] == "fan_in" and glorot.config["init"] == "glorot"
+    for (k, mask), (g, _) in zip(_kernels(fan_in), _kernels(glorot)):
+        assert np.all(k[mask == 0] == 0)  # TFP masks what the initializer draws
+        live = k[mask != 0]
+        limit = 1 / np.sqrt(k.shape[0])  # PyTorch's nn.Linear: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+        assert np.abs(live).max() <= limit
+        assert np.abs(live).max() > 0.9 * limit and abs(live.std() - limit / np.sqrt(3)) < 0.1 * limit
+        glorot_limit = np.sqrt(6 / sum(k.shape))
+        assert np.abs(g[mask != 0]).max() > 0.9 * glorot_limit
+    for made in fan_in.made:
+        for layer in [la for la in made._network.layers if hasattr(la, "kernel")]:
+            assert np.all(layer.bias.numpy() == 0)
+    # same seed, same draws; the default is still P2's Glorot initialisation
+    again = MAFFlow(8, init="fan_in", seed=3)
+    assert all(np.array_equal(a, b) for (a, _), (b, _) in zip(_kernels(fan_in), _kernels(again)))
+    assert MAFFlow(2).config["init"] == "glorot"
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"dims": 0}, "dims"), ({"layers": 0}, "layers"), ({"hidden_units": ()}, "hidden_units"),
-    ({"permutation": "shuffle"}, "permutation")])
+    ({"permutation": "shuffle"}, "permutation"), ({"init": "he"}, "init")])
 def test_bad_arguments(kwargs, message):
     args = {"dims": 3, **kwargs}
     with pytest.raises(ValueError, match=message):

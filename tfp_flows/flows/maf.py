@@ -25,6 +25,15 @@ __all__ = ["MAFFlow", "MAFOptions", "LOG_SCALE_CLIP"]
 LOG_SCALE_CLIP = (-5.0, 3.0)
 
 
+def _kernel_initializer(init, seed):
+    """Glorot-uniform (P2's) or U(-1/sqrt(fan_in), 1/sqrt(fan_in)), PyTorch's default for a
+    linear layer (kaiming_uniform with a = sqrt(5)): variance scaling with scale 1/3, as
+    the uniform limit is sqrt(3 scale / fan_in). TFP masks what the initializer draws."""
+    if init == "fan_in":
+        return tf_keras.initializers.VarianceScaling(scale=1 / 3, mode="fan_in", distribution="uniform", seed=seed)
+    return tf_keras.initializers.GlorotUniform(seed=seed)
+
+
 class MAFFlow(Flow):
     """x = f(z), z ~ N(0, I_D), with f a chain of MAF layers (P2's GAS and audio model).
 
@@ -37,7 +46,9 @@ class MAFFlow(Flow):
       dims: event size D.
       options: a `MAFOptions` (layers L, hidden_units of each MADE, activation,
         batch_norm after every MAF, permutation "reverse" (P2) / "none" / "random",
-        clip_log_scale to [-5, 3] as P2's TF1 template did); its defaults are P2's.
+        clip_log_scale to [-5, 3] as P2's TF1 template did, init of the MADEs' kernels:
+        "glorot" as P2's template or "fan_in" as PyTorch's linear layers); its defaults
+        are P2's.
       seed: seeds the networks' initial weights and any random permutations.
       dtype: float dtype.
       **overrides: fields of `options` to change, e.g. ``MAFFlow(8, layers=5)``.
@@ -77,16 +88,15 @@ class MAFFlow(Flow):
         self.layers = layers
         self._args = dict(dims=dims, layers=layers, hidden_units=[int(h) for h in hidden_units],
                           activation=activation, batch_norm=bool(batch_norm),
-                          permutation=permutation, clip_log_scale=bool(clip_log_scale), seed=seed,
-                          dtype=dtype.name)
+                          permutation=permutation, clip_log_scale=bool(clip_log_scale), init=options.init,
+                          seed=seed, dtype=dtype.name)
         rng = np.random.default_rng(seed)
         with self.name_scope:
             self.made = [
                 tfb.AutoregressiveNetwork(
                     params=2, event_shape=[dims], hidden_units=hidden_units,
                     activation=activation, dtype=dtype,
-                    kernel_initializer=tf_keras.initializers.GlorotUniform(
-                        seed=int(rng.integers(2**31))),
+                    kernel_initializer=_kernel_initializer(options.init, int(rng.integers(2**31))),
                     name=f"made_{i}")
                 for i in range(layers)
             ]

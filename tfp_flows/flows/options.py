@@ -20,5 +20,9 @@ class MAFOptions:
         "help": "variable order between layers: reversed (P2), kept, or a fixed random order per layer",
         "choices": ("reverse", "none", "random")})
     batch_norm: bool = field(default=True, metadata={"help": "leave out batch normalisation"})
+    init: str = field(default="glorot", metadata={
+        "help": "the MADEs' initial kernels: Glorot-uniform (P2's TF template) or uniform in +-1/sqrt(fan-in), "
+                "PyTorch's default for a linear layer (biases start at zero either way; see benchmarks/README.md)",
+        "choices": ("glorot", "fan_in")})
     clip_log_scale: bool = field(default=False, metadata={
         "help": "clip the log-scale to [-5, 3] like P2's TF1 template"})
