@@ -54,7 +54,7 @@ def run_gas(config, log=print):
     from tfp_flows.experiments.anomaly import threshold_from
     from tfp_flows.datasets.gas import download_gas, prepare_gas, read_gas
     from tfp_flows.seeding import seed_everything
-    from tfp_flows.training import Evaluator, evaluate_log_likelihood
+    from tfp_flows.training import Evaluator, evaluate_log_likelihood, mean_and_stderr
 
     cfg, out = config, config.run_dir()
     strategy, run = open_run(cfg, out)  # first: the strategy starts before anything runs TensorFlow
@@ -87,10 +87,11 @@ def run_gas(config, log=print):
     fit, best_val = fit_maximum_likelihood(flow, evaluator, splits.train, {"test": splits.test}, splits.val,
                                            cfg.train, run, log, strategy)
 
-    test_mean, test_se = evaluator(splits.test)
+    test_ll = evaluator.log_prob(splits.test)  # scored once: the figure and, without a validation set, the threshold
+    test_mean, test_se = mean_and_stderr(test_ll)
     base_ll = evaluate_log_likelihood(flow.base.log_prob, splits.test, cfg.train.eval_batch_size)[0]
-    reference = splits.val if splits.val is not None else splits.test
-    threshold = threshold_from(evaluator.log_prob(reference), cfg.threshold_quantile)
+    reference_ll = evaluator.log_prob(splits.val) if splits.val is not None else test_ll
+    threshold = threshold_from(reference_ll, cfg.threshold_quantile)
     results = {
         "data": str(data), "recipe": cfg.recipe, "columns_kept": splits.columns_kept,
         "n_rows": int(len(values)), "model": flow.config, "n_params": flow.count_params(),

@@ -64,7 +64,7 @@ def run_speech(config, log=print):
     from tfp_flows.experiments.anomaly import anomaly_report, threshold_from
     from tfp_flows.datasets import speech
     from tfp_flows.seeding import seed_everything
-    from tfp_flows.training import Evaluator
+    from tfp_flows.training import Evaluator, mean_and_stderr
 
     cfg, out = config, config.run_dir()
     strategy, run = open_run(cfg, out)  # first: the strategy starts before anything runs TensorFlow
@@ -114,7 +114,7 @@ def run_speech(config, log=print):
     report = anomaly_report(target_scores, other_scores)
     reference = val if val is not None else train
     threshold = threshold_from(evaluator.log_prob(reference), cfg.threshold_quantile)
-    test_mean, test_se = evaluator(test)
+    test_mean, test_se = mean_and_stderr(target_scores)
     results = {
         "data": str(root), "word": cfg.word, "features": cfg.features, "split": cfg.split,
         "model": flow.config, "n_params": flow.count_params(),
