@@ -9,6 +9,7 @@
 #   make vi                planar (K = 2, 8, 32), radial and IAF flows on U1..U4, 3 seeds each, then the checks
 #   make train-speech      train P2's MAF on Speech Commands "zero" (ARGS="..." for options)
 #   make bench             install the PyTorch comparison libraries, run the benchmarks
+#   make bench-gas-epoch   one P2 epoch on a generated 4.2M-row GAS file, against the tree before issue 17
 #   make bench-speech      speech feature pipeline vs the old decoder (needs espeak-ng)
 #
 # The virtual environment is refreshed only when requirements*.txt, pyproject.toml or the
@@ -32,10 +33,10 @@ PYTHON := $(shell for c in $(PY_CANDIDATES); do \
 	if $$c -c '$(PY_OK)' >/dev/null 2>&1; then command -v $$c; break; fi; done)
 endif
 
-.PHONY: venv test lint report reproduce-part1 reproduce-part2 train-gas train-speech vi bench bench-speech clean-venv help
+.PHONY: venv test lint report reproduce-part1 reproduce-part2 train-gas train-speech vi bench bench-gas-epoch bench-speech clean-venv help
 
 help:
-	@sed -n '2,17p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,18p' Makefile | sed 's/^# \{0,1\}//'
 
 venv: $(STAMP)
 
@@ -81,9 +82,17 @@ vi: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -r requirements-bench.txt
-	$(PY) benchmarks/bench_train.py --quality $(ARGS)
+	$(PY) benchmarks/bench_train.py $(ARGS)
+	$(PY) benchmarks/bench_quality.py --variants tfp_flows fan_in
 	$(PY) benchmarks/bench_gas_load.py
 	$(PY) benchmarks/bench_gas_input.py
+
+# P2's GAS protocol end to end (one epoch on a generated 4.2M-row file) against the tree
+# before issue 17's work, checked out beside the data as a git worktree.
+GAS_EPOCH_BASELINE ?= data/bench/baseline-9cb2dc3
+bench-gas-epoch: $(STAMP)
+	test -d $(GAS_EPOCH_BASELINE) || git worktree add --detach $(GAS_EPOCH_BASELINE) 9cb2dc3
+	$(PY) benchmarks/bench_gas_epoch.py --baseline-tree $(GAS_EPOCH_BASELINE) $(ARGS)
 
 # The speech pipeline against the hand-written decoder of commit cab65fe (checked out
 # beside the data as a git worktree); needs espeak-ng for the 5,010 generated clips.

@@ -45,10 +45,15 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _machine import load_warning, machine  # noqa: E402
+
 TFP_KINDS = ("tfp_flows", "tfp_flows_xla_off", "tfp_plain_step")
 TORCH_KINDS = ("zuko", "nflows")
 BASELINE = "tfp_flows_baseline"  # tfp_flows as an earlier checkout has it (--baseline-tree)
-GOALS = {100: 1.5, 1000: 1.2}  # tfp_flows / zuko, medians (the issue's goals)
+GOALS = {100: 4.0, 1000: 2.0}  # tfp_flows / zuko, medians (issue 17's goals)
+EVAL_GOAL = 2.0  # tfp_flows / zuko, log_prob rows/s on the test split (issue 17)
+EVAL_BATCH = 20_000  # the trainer's evaluation batch size (TrainConfig.eval_batch_size)
 
 
 # ----------------------------------------------------------------------------- workers
@@ -141,6 +146,14 @@ class TFPWorker:
 
         return evaluate_log_likelihood(lambda c: self.flow.log_prob(c, training=False), self.test)
 
+    def score_test(self):
+        """The test split's per-row log-likelihoods through the trainer's evaluation path."""
+        if not hasattr(self, "evaluator"):
+            from tfp_flows.training import Evaluator
+
+            self.evaluator = Evaluator(self.flow, "moving", EVAL_BATCH)
+        return self.evaluator.log_prob(self.test)
+
     def threads(self):
         cfg = self.tf.config.threading
         return {"tf_intra_op": cfg.get_intra_op_parallelism_threads() or f"default ({os.cpu_count()})",
@@ -221,6 +234,16 @@ class TorchWorker:
             ll = self.log_prob(self.test).double().numpy()
         return float(ll.mean()), float(ll.std(ddof=1) / np.sqrt(len(ll)))
 
+    def score_test(self):
+        """The test split's per-row log-likelihoods in chunks of the trainer's evaluation
+        batch, in evaluation mode under torch.no_grad()."""
+        torch = self.torch
+        self.flow.eval()
+        with torch.no_grad():
+            ll = torch.cat([self.log_prob(self.test[s:s + EVAL_BATCH]) for s in range(0, len(self.test), EVAL_BATCH)])
+        self.flow.train()
+        return ll.double().numpy()
+
     def threads(self):
         return {"torch": self.torch.get_num_threads(), "torch_interop": self.torch.get_num_interop_threads()}
 
@@ -242,6 +265,11 @@ def worker_main(args):
             w.train_steps(req["steps"])
             dt = time.perf_counter() - t
             print(json.dumps({"seconds": dt, "samples_per_s": req["steps"] * args.batch / dt}), flush=True)
+        elif req["cmd"] == "eval":
+            t = time.perf_counter()
+            ll = w.score_test()
+            dt = time.perf_counter() - t
+            print(json.dumps({"seconds": dt, "rows_per_s": len(ll) / dt, "mean_ll": float(np.mean(ll))}), flush=True)
         elif req["cmd"] == "quality":
             w.reset()
             steps = req["epochs"] * (len(data["train"]) // args.batch)
@@ -314,20 +342,6 @@ class Worker:
                 self.proc.kill()
 
 
-def machine():
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": model, "logical_cores": os.cpu_count(), "system": platform.platform(),
-            "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")
-                    if k in os.environ}}
-
-
 def stats(values):
     v = np.asarray(values, dtype=float)
     return {"min": float(v.min()), "median": float(np.median(v)), "max": float(v.max())}
@@ -367,10 +381,13 @@ def run_benchmark(args):
     if args.baseline_tree is not None:
         kinds.append(BASELINE)
     kinds += torch_kinds
+    warning = load_warning()
+    if warning:
+        print(warning, flush=True)
     work = Path(tempfile.mkdtemp(prefix="bench_train_"))
     data_path = work / "data.npz"
     splits = gas_like(args.rows, args.seed, data_path)
-    results = {"machine": machine(), "rows_train": len(splits.train), "rows_test": len(splits.test),
+    results = {"machine": machine(), "load_warning": warning, "rows_train": len(splits.train), "rows_test": len(splits.test),
                "model": {"layers": args.layers, "hidden": args.hidden}, "samples_per_rep": args.samples_per_rep,
                "reps": args.reps, "batches": {}}
     print(f"data: {len(splits.train):,} training rows, {len(splits.test):,} test rows, D = {splits.dims}; "
@@ -403,6 +420,8 @@ def run_benchmark(args):
             if BASELINE in speeds and "tfp_flows" in speeds:
                 entry["ratios"][f"tfp_flows/{BASELINE}"] = stats(np.array(speeds["tfp_flows"]) /
                                                                  np.array(speeds[BASELINE]))
+            if args.eval_reps and batch == args.batch_sizes[0]:
+                results["eval"] = time_evaluation(workers, kinds, args.eval_reps, len(splits.test))
             if args.quality and batch == 100:
                 entry["quality"] = {}
                 for k, w in workers.items():
@@ -418,6 +437,26 @@ def run_benchmark(args):
         entry["params_check"] = "ok" if not problems else problems
         results["batches"][str(batch)] = entry
     return results
+
+
+def time_evaluation(workers, kinds, reps, rows):
+    """log_prob rows/s on the test split in chunks of the trainer's evaluation batch, the
+    workers taking turns as in training (one untimed pass first: tracing)."""
+    for k in kinds:
+        workers[k].ask(cmd="eval")
+    speeds = {k: [] for k in kinds}
+    for rep in range(reps):
+        for k in kinds[rep % len(kinds):] + kinds[:rep % len(kinds)]:
+            speeds[k].append(workers[k].ask(cmd="eval")["rows_per_s"])
+        print(f"evaluation, repetition {rep + 1}: " + ", ".join(f"{k} {speeds[k][-1]:,.0f} rows/s" for k in kinds),
+              flush=True)
+    out = {"rows": rows, "batch": EVAL_BATCH, "rows_per_s": speeds, "summary": {k: stats(v) for k, v in speeds.items()},
+           "ratios": {}}
+    for k in kinds:
+        for lib in TORCH_KINDS:
+            if lib in speeds and k not in TORCH_KINDS:
+                out["ratios"][f"{k}/{lib}"] = stats(np.array(speeds[k]) / np.array(speeds[lib]))
+    return out
 
 
 def report(results, out):
@@ -453,11 +492,24 @@ def report(results, out):
             verdicts.append(f"PARAMETER CHECK FAILED at batch {batch}: {e['params_check']}")
     threads = {k: v for e in results["batches"].values() for k, v in e["threads"].items()}
     lines += ["", "Threads: " + "; ".join(f"{k}: {v}" for k, v in threads.items())]
+    ev = results.get("eval")
+    if ev:
+        lines += ["", f"Evaluation: log_prob of the {ev['rows']:,}-row test split in chunks of {ev['batch']:,} "
+                  "(tfp_flows: the trainer's Evaluator; PyTorch: eval mode under torch.no_grad())", "",
+                  "| library | rows/s min / median / max | vs zuko min / median / max |", "|---|---|---|"]
+        for k, v in ev["summary"].items():
+            r = ev["ratios"].get(f"{k}/zuko")
+            lines.append(f"| {k} | {v['min']:,.0f} / {v['median']:,.0f} / {v['max']:,.0f} | "
+                         + (f"{r['min']:.2f} / {r['median']:.2f} / {r['max']:.2f} |" if r else "- |"))
+        r = ev["ratios"].get("tfp_flows/zuko")
+        if r:
+            verdicts.append(f"goal for evaluation: tfp_flows/zuko median {r['median']:.2f}x (goal {EVAL_GOAL}x): "
+                            f"{'MET' if r['median'] >= EVAL_GOAL else 'NOT MET'}")
     q = next((e["quality"] for e in results["batches"].values() if "quality" in e), None)
     if q:
         lines += ["", "| library | test log-likelihood after equal epochs at batch 100 (+- 2 se) |", "|---|---|"]
         lines += [f"| {k} | {v['test_ll']:.4f} +- {2 * v['test_ll_stderr']:.4f} |" for k, v in q.items()]
-    lines += [""] + verdicts
+    lines += [""] + verdicts + ([results["load_warning"]] if results.get("load_warning") else [])
     out.mkdir(parents=True, exist_ok=True)
     (out / "train.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / "train.md").write_text("\n".join(lines) + "\n")
@@ -476,6 +528,8 @@ def build_parser():
     p.add_argument("--libraries", nargs="+", choices=TFP_KINDS + TORCH_KINDS, default=list(TFP_KINDS + TORCH_KINDS))
     p.add_argument("--layers", type=int, default=10, help="MAF layers (default: P2's %(default)s)")
     p.add_argument("--hidden", type=int, nargs="+", default=[100, 100], help="(default: P2's 100 100)")
+    p.add_argument("--eval-reps", type=int, default=5,
+                   help="timed passes of log_prob over the test split (0: none; default: %(default)s)")
     p.add_argument("--quality", action="store_true", help="also compare test log-likelihood at equal epochs")
     p.add_argument("--quality-epochs", type=int, default=3, help="(default: %(default)s)")
     p.add_argument("--out", type=Path, default=HERE / "results")
@@ -493,6 +547,9 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.worker:
         return worker_main(args)
+    if args.eval_reps < 0:
+        print("bench_train: --eval-reps must be at least 0", file=sys.stderr)
+        return 2
     for name in ("rows", "samples_per_rep", "reps", "warmup_steps", "layers", "quality_epochs"):
         if getattr(args, name) < 1:
             print(f"bench_train: --{name.replace('_', '-')} must be at least 1", file=sys.stderr)

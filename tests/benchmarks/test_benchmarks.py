@@ -36,10 +36,14 @@ def test_training_benchmark_smoke(tmp_path):
     assert np.isfinite(entry["quality"]["tfp_flows"]["test_ll"])
     table = (tmp_path / "train.md").read_text()
     assert "| 100 | tfp_flows |" in table
+    ev = res["eval"]
+    assert ev["rows"] == res["rows_test"] and len(ev["rows_per_s"]["tfp_flows"]) == 5
+    assert ev["summary"]["tfp_flows"]["min"] > 0 and "| tfp_flows | " in table.split("Evaluation:")[1]
     if _has_torch_libraries():
         assert set(entry["ratios"]) == {"tfp_flows/zuko", "tfp_flows/nflows"}
         assert entry["params"]["nflows"]["total"] == 1408 and entry["params"]["zuko"]["total"] == 1408 - 32
-        assert "goal at batch 100" in table
+        assert "goal at batch 100" in table and "goal for evaluation" in table
+        assert set(ev["ratios"]) == {"tfp_flows/zuko", "tfp_flows/nflows"}
     else:
         assert entry["ratios"] == {} and set(entry["params"]) == {"tfp_flows"}
 
@@ -65,6 +69,60 @@ def test_gas_loading_benchmark_smoke(tmp_path):
                        "--out", str(tmp_path / "o")]) == 0
     res = json.loads((tmp_path / "o" / "gas_load.json").read_text())
     assert res["rows"] == 3000 and res["read_gas_first_parse"]["rows_per_s_median"] > 0
+
+
+def test_busy_machine_warning(monkeypatch):
+    machine = _load("_machine")
+    monkeypatch.setattr(machine.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(machine.os, "getloadavg", lambda: (1.9, 1.0, 0.5))
+    warning = machine.load_warning()
+    assert warning.startswith("WARNING: load average 1.90 on 2 cores") and "\n" not in warning
+    assert machine.machine()["load_average_at_start"] == [1.9, 1.0, 0.5]
+    monkeypatch.setattr(machine.os, "getloadavg", lambda: (0.3, 1.0, 0.5))
+    assert machine.load_warning() is None
+
+
+def test_quality_benchmark_smoke(tmp_path):
+    """Tiny paired comparison: tfp_flows variants against nflows on the same rows."""
+    if any(importlib.util.find_spec(m) is None for m in ("torch", "nflows")):
+        pytest.skip("torch or nflows not installed (requirements-bench.txt)")
+    bench = _load("bench_quality")
+    assert bench.main(["--rows", "3000", "--epochs", "1", "--seeds", "0", "1", "--layers", "2", "--hidden", "8", "8",
+                       "--variants", "tfp_flows", "fan_in+adam_eps", "--out", str(tmp_path)]) == 0
+    res = json.loads((tmp_path / "quality.json").read_text())
+    assert set(res["variants"]) == {"nflows", "tfp_flows", "fan_in+adam_eps"}
+    v = res["variants"]["fan_in+adam_eps"]
+    assert len(v["paired_per_seed"]) == 2 and v["paired_se"] > 0
+    assert v["paired_mean"] == pytest.approx(np.mean([s["mean"] for s in v["paired_per_seed"]]))
+    # the paired mean is the difference of the two models' means on the same rows
+    assert v["paired_per_seed"][0]["mean"] == pytest.approx(v["test_ll"][0] - res["variants"]["nflows"]["test_ll"][0])
+    assert "fan_in+adam_eps:" in (tmp_path / "quality.md").read_text()
+
+
+def test_quality_benchmark_paired_statistics_and_refusals(capsys):
+    bench = _load("bench_quality")
+    mean, se = bench.paired(np.array([1.0, 2.0, 3.0, 4.0]))
+    assert mean == 2.5 and se == pytest.approx(np.std([1, 2, 3, 4], ddof=1) / 2)
+    with pytest.raises(SystemExit):
+        bench.main(["--variants", "fan_out"])
+    assert "unknown variant 'fan_out'" in capsys.readouterr().err
+    assert bench.main(["--epochs", "0"]) == 2
+
+
+def test_gas_epoch_benchmark_against_a_baseline_tree(tmp_path):
+    """Both trees run the command; the same tree twice must agree exactly, and the
+    report says so."""
+    bench = _load("bench_gas_epoch")
+    data = tmp_path / "gas.txt"
+    code = bench.main(["--data", str(data), "--rows", "3000", "--baseline-tree", str(ROOT), "--out", str(tmp_path / "o"),
+                       "--", "--max-steps", "4", "--eval-every", "2", "--layers", "1", "--hidden", "8", "--batch-size", "50"])
+    assert code == 0 and data.exists()
+    res = json.loads((tmp_path / "o" / "gas_epoch.json").read_text())
+    ours, base = res["runs"]["tfp_flows"][0], res["runs"]["baseline"][0]
+    assert ours["steps"] == base["steps"] == 4 and ours["evaluations"] == base["evaluations"] == 2
+    assert res["first_eval_difference"] == 0 and res["final_difference"] == 0
+    assert "first evaluation differs by 0.00e+00" in (tmp_path / "o" / "gas_epoch.md").read_text()
+    assert bench.main(["--baseline-tree", str(tmp_path)]) == 2
 
 
 @pytest.mark.parametrize("args", [["--batch-sizes", "0"], ["--hidden", "16", "0"], ["--reps", "0"]])

@@ -1,0 +1,43 @@
+"""What every benchmark records about the machine, and its warning about a busy one."""
+
+import os
+import platform
+from pathlib import Path
+
+# A run counts only on an otherwise idle machine: PyTorch slows more than XLA when other
+# processes take cycles, which flatters tfp_flows (a busy run once printed 1.73x where idle
+# runs print 1.3-1.4x). Above this 1-minute load average per core the benchmarks warn.
+BUSY_LOAD_PER_CORE = 0.25
+
+
+def machine():
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": model, "logical_cores": os.cpu_count(), "system": platform.platform(),
+            "load_average_at_start": list(load_average() or ()),
+            "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")
+                    if k in os.environ}}
+
+
+def load_average():
+    try:
+        return os.getloadavg()
+    except OSError:  # not available on this platform
+        return None
+
+
+def load_warning(threshold=BUSY_LOAD_PER_CORE):
+    """A one-line warning when the machine is busy at the start (None when it is idle)."""
+    load = load_average()
+    cores = os.cpu_count() or 1
+    if load is None or load[0] / cores <= threshold:
+        return None
+    return (f"WARNING: load average {load[0]:.2f} on {cores} cores at the start: other processes are running, so the "
+            "timings are slowed and noisy, and ratios against PyTorch flattered (it slows more than XLA on a busy CPU); "
+            "only runs on an otherwise idle machine count (benchmarks/README.md)")
