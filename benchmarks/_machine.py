@@ -1,5 +1,7 @@
-"""What every benchmark records about the machine, and its warning about a busy one."""
+"""What every benchmark shares: what it records about the machine, its warning about a busy
+one, and how it writes its results."""
 
+import json
 import os
 import platform
 from pathlib import Path
@@ -41,3 +43,11 @@ def load_warning(threshold=BUSY_LOAD_PER_CORE):
     return (f"WARNING: load average {load[0]:.2f} on {cores} cores at the start: other processes are running, so the "
             "timings are slowed and noisy, and ratios against PyTorch flattered (it slows more than XLA on a busy CPU); "
             "only runs on an otherwise idle machine count (benchmarks/README.md)")
+
+
+def write_results(out, stem, results, lines):
+    """<out>/<stem>.json (the results) and <stem>.md (the report `lines`), then print the report."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))

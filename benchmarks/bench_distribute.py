@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _machine import write_results  # noqa: E402
 
 
 def _worker(args):
@@ -109,10 +111,7 @@ def main(argv=None):
             v = sorted(rates[kind])
             lines.append(f"| {batch} | {name} | {v[0]:,.0f} / {med[kind]:,.0f} / {v[-1]:,.0f} | "
                          f"{med[kind] / med['none']:.2f} |")
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "distribute.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / "distribute.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, "distribute", result, lines)
     return 0
 
 

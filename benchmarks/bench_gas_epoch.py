@@ -25,7 +25,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-from _machine import load_warning, machine  # noqa: E402
+from _machine import load_warning, machine, write_results  # noqa: E402
 
 DEFAULT_DATA = ROOT / "data" / "bench" / "gas_4208261.txt"
 
@@ -157,10 +157,7 @@ def main(argv=None):
             status = 1
     if warning:
         lines += ["", warning]
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "gas_epoch.json").write_text(json.dumps(results, indent=2) + "\n")
-    (args.out / "gas_epoch.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, "gas_epoch", results, lines)
     return status
 
 

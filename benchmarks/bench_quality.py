@@ -36,7 +36,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _machine import machine  # noqa: E402
+from _machine import machine, write_results  # noqa: E402
 
 CHANGES = ("fan_in", "bn_torch", "adam_eps", "softplus_scale")
 DEFAULT_VARIANTS = ("tfp_flows", "fan_in", "bn_torch", "adam_eps", "softplus_scale")
@@ -199,10 +199,7 @@ def main(argv=None):
                             f"(paired {mean:+.4f}, 2 se {2 * se:.4f})")
         results["variants"][name] = entry
     lines += [""] + verdicts
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "quality.json").write_text(json.dumps(results, indent=2) + "\n")
-    (args.out / "quality.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, "quality", results, lines)
     return 0
 
 
