@@ -51,3 +51,15 @@ def write_results(out, stem, results, lines):
     (out / f"{stem}.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def generated_gas(path, rows, seed=0):
+    """The generated GAS-format file at `path`, written once (`write_synthetic_gas` writes
+    it atomically) and reused by every benchmark that reads it."""
+    if not path.exists():
+        from tfp_flows.datasets.gas import write_synthetic_gas
+
+        print(f"writing {rows:,} generated GAS rows to {path} (once)", flush=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_synthetic_gas(path, rows, seed=seed)
+    return path

@@ -25,23 +25,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-from _machine import load_warning, machine, write_results  # noqa: E402
+from _machine import generated_gas, load_warning, machine, write_results  # noqa: E402
 
 DEFAULT_DATA = ROOT / "data" / "bench" / "gas_4208261.txt"
-
-
-def ensure_data(path, rows, seed):
-    if path.exists():
-        return path
-    sys.path.insert(0, str(ROOT))
-    from tfp_flows.datasets.gas import write_synthetic_gas
-
-    print(f"writing {rows:,} generated GAS rows to {path} (once; about 30 s)", flush=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".partial")
-    write_synthetic_gas(tmp, rows, seed=seed)
-    os.replace(tmp, path)
-    return path
 
 
 def ensure_extension(tree):
@@ -116,7 +102,8 @@ def main(argv=None):
     warning = load_warning()
     if warning:
         print(warning, flush=True)
-    data = ensure_data(args.data, args.rows, args.seed)
+    sys.path.insert(0, str(ROOT))
+    data = generated_gas(args.data, args.rows, args.seed)
     work = Path(tempfile.mkdtemp(prefix="bench_gas_epoch_"))
     names = list(trees)
     runs = {k: [] for k in names}

@@ -12,7 +12,6 @@ data/bench/ (about 540 MB) and reused.
 import argparse
 import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -22,16 +21,8 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-
-
-def _cpu():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+sys.path.insert(0, str(HERE))
+from _machine import generated_gas, machine  # noqa: E402
 
 
 def main(argv=None):
@@ -45,12 +36,9 @@ def main(argv=None):
     import pandas as pd
 
     import tfp_flows.datasets.gas.reader as gas
-    from tfp_flows.datasets.gas import read_gas, write_synthetic_gas
+    from tfp_flows.datasets.gas import read_gas
 
-    path = args.data / f"gas_{args.rows}.txt"
-    if not path.exists():
-        print(f"generating {path} ...", flush=True)
-        write_synthetic_gas(path, args.rows, seed=0)
+    path = generated_gas(args.data / f"gas_{args.rows}.txt", args.rows)
     times = {"read_gas_first_parse": [], "read_gas_cached": [], "pandas_read_csv": []}
     for rep in range(args.reps):
         cache = Path(tempfile.mkdtemp())
@@ -70,7 +58,7 @@ def main(argv=None):
     res["first_parse_vs_pandas_median"] = float(np.median(times["pandas_read_csv"]) / np.median(times["read_gas_first_parse"]))
     res["rows"] = args.rows
     res["c_reader"] = gas._gasparse is not None
-    res["cpu"] = _cpu()
+    res["cpu"] = machine()["cpu"]
     res["cpu_count"] = os.cpu_count()
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "gas_load.json").write_text(json.dumps(res, indent=2) + "\n")
