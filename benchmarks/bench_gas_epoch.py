@@ -110,7 +110,11 @@ def main(argv=None):
     for rep in range(args.reps):
         for name in names[rep % len(names):] + names[:rep % len(names)]:
             print(f"repetition {rep + 1}: {name} ({trees[name]}) ...", flush=True)
-            runs[name].append(summary(*run_once(trees[name], data, work, name, args.seed, args.extra)))
+            try:
+                runs[name].append(summary(*run_once(trees[name], data, work, name, args.seed, args.extra)))
+            except RuntimeError as e:  # the command failed: its own message is in the log named
+                print(f"bench_gas_epoch: {e}", file=sys.stderr)
+                return 1
             r = runs[name][-1]
             print(f"  {r['seconds']:.1f} s; {r['steps']} steps, {r['evaluations']} evaluations; first evaluation "
                   f"{r['first_eval_test_ll']:.7f}; test log-likelihood {r['test_ll']:.5f} +- {2 * r['test_ll_stderr']:.5f}",

@@ -123,6 +123,8 @@ def test_gas_epoch_benchmark_against_a_baseline_tree(tmp_path):
     assert res["first_eval_difference"] == 0 and res["final_difference"] == 0
     assert "first evaluation differs by 0.00e+00" in (tmp_path / "o" / "gas_epoch.md").read_text()
     assert bench.main(["--baseline-tree", str(tmp_path)]) == 2
+    # a failing command: one line naming its log, no traceback
+    assert bench.main(["--data", str(data), "--out", str(tmp_path / "o2"), "--", "--layers", "0"]) == 1
 
 
 @pytest.mark.parametrize("args", [["--batch-sizes", "0"], ["--hidden", "16", "0"], ["--reps", "0"]])
