@@ -27,7 +27,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_gas_load import _cpu  # noqa: E402  (one description of the machine for every benchmark)
+from _machine import machine, write_results  # noqa: E402  (one description of the machine for every benchmark)
 
 DEFAULT_CLIPS = Path("data/bench/speech_espeak_5010")
 
@@ -133,15 +133,12 @@ def main(argv=None):
     cached_per_5000 = seconds["cached"]["median"] * 5000 / n
     goals = {"first pass >= 2x old path (median of the repetitions' ratios)": speedup >= 2,
              "cached pass < 1 s per 5,000 clips (median)": cached_per_5000 < 1}
-    result = {"clips": n, "rows": rows, "features": args.features, "reps": args.reps, "cpu": _cpu(),
+    result = {"clips": n, "rows": rows, "features": args.features, "reps": args.reps, "machine": machine(),
               "cores": os.cpu_count(), "clips_per_second": rates, "seconds": seconds,
               "first_over_old": ratios, "cached_seconds_per_5000": cached_per_5000, "goals": goals,
               "baseline_tree": str(args.baseline_tree)}
-    out = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "speech_features.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [f"Speech features ({args.features}) of {n:,} clips in {args.clips}, {args.reps} repetitions, "
-             f"{os.cpu_count()} cores ({_cpu()})", "",
+             f"{os.cpu_count()} cores ({machine()['cpu']})", "",
              "| path | clips/s min | median | max | seconds (median) |", "|---|---|---|---|---|"]
     names = {"old": "old: wave + scipy (baseline tree)", "first": "tf.data + tfio, first pass",
              "cached": "tf.data, cached pass"}
@@ -152,8 +149,7 @@ def main(argv=None):
     lines += ["", f"First pass / old path, within a repetition: {ratios['min']:.2f} / {speedup:.2f} / "
                   f"{ratios['max']:.2f}x (min / median / max). Cached pass: {cached_per_5000:.3f} s per 5,000 clips.",
               *[f"- goal {'met' if ok else 'NOT met'}: {g}" for g, ok in goals.items()]]
-    (out / "speech_features.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, "speech_features", result, lines)
     if len(set(rows.values())) != 1:
         print(f"bench_speech: the paths read different numbers of clips: {rows}", file=sys.stderr)
         return 1
