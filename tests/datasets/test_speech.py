@@ -79,6 +79,40 @@ def test_logmel_features_see_the_whole_clip(rng):
     assert not np.allclose(speech.logmel_features(late), f)
 
 
+def _word(rng, pitches, start=2_000, part=1_600):
+    """A 'word' of four consecutive 100 ms tones (harmonics of `pitches`, noise under
+    them) starting at sample `start` of a second of faint noise."""
+    clip = rng.normal(size=16_000).astype(np.float32) * 1e-4
+    t = np.arange(part) / 16_000
+    for k, f in enumerate(pitches):
+        tone = sum(np.sin(2 * np.pi * f * h * t) / h for h in (1, 2, 3)) * np.hanning(part)
+        clip[start + k * part:start + (k + 1) * part] += 0.3 * tone
+    return clip
+
+
+def test_mfccseg_features_follow_the_word_in_time_not_its_gain_or_position(rng):
+    word = _word(rng, (200, 400, 700, 1000))
+    f = np.asarray(speech.mfccseg_features(word))
+    assert f.shape == (52,) and np.all(np.isfinite(f))
+    batch = np.asarray(speech.mfccseg_features(np.stack([word, 0.5 * word])))
+    np.testing.assert_allclose(batch[0], f, atol=1e-4)
+    # Gain: only the first coefficient moves with it, and it is taken relative to the word's mean.
+    np.testing.assert_allclose(np.asarray(speech.mfccseg_features(10 * word)), f, atol=1e-3)
+    # Position: the same word 0.4 s later (a whole number of 10 ms frames) gives the same values.
+    later = np.roll(word, 6_400)
+    np.testing.assert_allclose(np.asarray(speech.mfccseg_features(later)), f, atol=1e-3)
+    # Order in time: the same sounds the other way round swap the four parts, which a
+    # summary over the whole clip (logmel's mean and spread) hardly sees.
+    backwards = _word(rng, (1000, 700, 400, 200))
+    g = np.asarray(speech.mfccseg_features(backwards)).reshape(4, 13)
+    swapped = np.abs(g - f.reshape(4, 13)).max()
+    assert swapped > 20 and np.abs(g[::-1] - f.reshape(4, 13)).max() < swapped / 20  # (measured: 50.4 and 1.0)
+    lm_f, lm_b = np.asarray(speech.logmel_features(word)), np.asarray(speech.logmel_features(backwards))
+    assert np.abs(lm_f - lm_b).max() < swapped / 20  # (0.11)
+    # Silence: finite values, no division by an empty part.
+    assert np.all(np.isfinite(np.asarray(speech.mfccseg_features(np.zeros(16_000, np.float32)))))
+
+
 def test_auc_on_constructed_scores():
     assert roc_auc([3, 4, 5], [1, 2]) == 1.0
     assert roc_auc([1, 2], [3, 4]) == 0.0

@@ -36,7 +36,7 @@ class SpeechConfig:
     download: bool = field(default=True, metadata={"help": "never try to download the data",
                                                    "affects_results": False})
     word: str = field(default="zero", metadata={"help": "the target word"})
-    features: str = field(default="p2", metadata={"help": "clip features", "choices": ("p2", "logmel")})
+    features: str = field(default="p2", metadata={"help": "clip features", "choices": ("p2", "logmel", "mfccseg")})
     split: str = field(default="p2", metadata={
         "help": "P2's random 50/50 split or the data set's official lists", "choices": ("p2", "official")})
     threshold_quantile: float = field(default=0.05, metadata={

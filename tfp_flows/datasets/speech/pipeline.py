@@ -35,7 +35,7 @@ FEATURE_VERSION = 3  # change when decoding or a feature changes: old caches are
 def clip_dataset(paths, feature=None):
     """A `tf.data.Dataset` of (position in `paths` (int64), value), one element per clip
     that could be read, in the order of `paths`; the value is the clip [16000] or, with
-    `feature` ("p2" or "logmel"), its features. Clips that cannot be decoded are
+    `feature` (a name in `FEATURES`), its features. Clips that cannot be decoded are
     dropped: compare the positions with `range(len(paths))` to find them."""
     featurise = FEATURES[feature] if feature else (lambda clip: clip)
 
