@@ -234,13 +234,14 @@ print(json.dumps(out))
 """
 
 
-def test_exported_speech_model_scores_raw_audio_like_score_audio(fake_root, tmp_path):
+@pytest.mark.parametrize("features", ["logmel", "mfccseg"])
+def test_exported_speech_model_scores_raw_audio_like_score_audio(fake_root, tmp_path, features):
     """A speech run's SavedModel takes 16 kHz waveforms (`log_prob_audio`, the feature computed
     in the graph): TensorFlow alone, without tensorflow-io, TFP or this package, scores clips
     as `tfp-flows-score-audio` does, to 1e-4. The clips: real spoken digits (8 kHz) when the
     shared recordings are there, else the test's own tones."""
     run = tmp_path / "run"
-    proc = _run("-m", "tfp_flows.cli.train_speech", "--data", fake_root, "--features", "logmel", "--split",
+    proc = _run("-m", "tfp_flows.cli.train_speech", "--data", fake_root, "--features", features, "--split",
                 "official", "--epochs", "1", "--layers", "2", "--hidden", "16", "--out", run, "--no-progress",
                 "--cache", tmp_path / "cache")
     assert proc.returncode == 0, proc.stderr
