@@ -163,3 +163,20 @@ def test_distribute_benchmark_smoke(tmp_path):
     assert set(res["batches"]["20"]["median"]) == {"none-xla", "none", "mirrored", "multi-worker"}
     assert all(v > 0 for v in res["batches"]["20"]["median"].values())
     assert bench.main(["--batches", "3"]) == 2
+
+
+def test_feature_search_smoke(fake_root, tmp_path_factory):
+    """Every candidate feature screened on the fake folder's tones (zero at 300 Hz, the
+    other words at 500 and 900 Hz): on both protocols, and separable by every feature
+    that sees more than the first 32 ms."""
+    bench = _load("feature_search")
+    out = tmp_path_factory.mktemp("fs")
+    assert bench.main(["--data", str(fake_root), "--out", str(out)]) == 0
+    rows = json.loads((out / "feature_search.json").read_text())["rows"]
+    assert [r["candidate"] for r in rows] == [c[0] for c in bench.CANDIDATES]
+    by_name = {r["candidate"]: r for r in rows}
+    assert by_name["logmel"]["values"] == 80 and by_name["mfccseg, 5 parts"]["values"] == 65
+    for r in rows:
+        assert 0 <= r["official_auc"] <= 1 and len(r["speaker_out_auc"]) == 6
+    assert by_name["mfccseg (13 MFCCs x 4 parts, 40 dB, 4 kHz)"]["official_auc"] == 1.0
+    assert bench.main(["--data", str(fake_root), "--word", "nope", "--out", str(out)]) == 1
