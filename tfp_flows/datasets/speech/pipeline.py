@@ -29,7 +29,7 @@ from tfp_flows.files import listing_sha256
 __all__ = ["DEFAULT_CACHE", "FEATURE_VERSION", "cache_key", "clip_dataset", "extract_features"]
 
 DEFAULT_CACHE = Path("data/speech/cache")
-FEATURE_VERSION = 3  # change when decoding or a feature changes: old caches are then not read
+FEATURE_VERSION = 4  # change when decoding or a feature changes: old caches are then not read (4: mfccseg at 25 dB)
 
 
 def clip_dataset(paths, feature=None):
