@@ -10,7 +10,7 @@ held-out speaker's target clips vs that speaker's other words: recordings of a v
 model has not heard). A Gaussian is the flow's starting point (a MAF with identity
 layers is one), so a feature it cannot separate is unlikely to be rescued by the flow.
 
-    .venv/bin/python benchmarks/feature_search.py --data ../shared/data/free_spoken_digits
+    .venv/bin/python benchmarks/feature_search.py --data data/free_spoken_digits
 
 Prints a table and writes benchmarks/results/feature_search.{json,md}.
 """

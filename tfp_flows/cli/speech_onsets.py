@@ -7,7 +7,7 @@ at least --margin-db above the clip's noise floor (the 10th percentile of its 51
 frames), the fraction within --peak-db of its loudest frame, and medians of the first
 frame's level and energy share (`tfp_flows.experiments.onsets`). --json FILE writes them.
 
-    tfp-flows-speech-onsets ../shared/data/free_spoken_digits ../shared/data/speech_commands_v0.01_sample
+    tfp-flows-speech-onsets data/free_spoken_digits data/speech_commands_v0.01
 """
 
 import argparse

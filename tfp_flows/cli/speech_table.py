@@ -7,7 +7,7 @@ seeds of: the held-out target clips' log-likelihood, how many other words score 
 them, the overall AUC, the lowest and the median per-word AUC. The table is written to
 <out>/table.md and table.json. Every training option of train-speech applies to all runs.
 
-    tfp-flows-speech-table --data ../shared/data/free_spoken_digits --no-download \\
+    tfp-flows-speech-table --data data/free_spoken_digits --no-download \\
         --features p2 logmel mfccseg --splits p2 official --seeds 0 1 2 --out runs/real-voices
 """
 
