@@ -36,8 +36,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from tfp_flows.datasets.speech import list_clips
-    from tfp_flows.experiments.common import read_json, settings_key, settings_of
-    from tfp_flows.experiments.speech import run_speech
+    from tfp_flows.experiments.common import read_json, settings_key
+    from tfp_flows.experiments.speech import run_speech, speech_settings
     from tfp_flows.cli import EXIT_SKIPPED
     from tfp_flows.cli.reporting import Report, finish, load_ledger
 
@@ -57,7 +57,7 @@ def main(argv=None):
               "to end, but the sample is too small to compare any number with P2's.")
 
     # Reuse a finished run only when every setting (and the data folder) is the same.
-    settings = settings_of(config, config.data)
+    settings = speech_settings(config, config.data)
     run = args.out / f"run-{'full' if full else 'sample'}-{settings_key(settings)}"
     config.out = run
     if args.retrain and run.exists():

@@ -17,7 +17,8 @@ def _table(fake_root, out, *extra):
     return lines
 
 
-def test_table_summarises_each_feature_over_its_seeds_and_reuses_finished_runs(fake_root, tmp_path_factory):
+def test_table_summarises_each_feature_over_its_seeds_and_reuses_finished_runs(fake_root, tmp_path_factory,
+                                                                              monkeypatch):
     out = tmp_path_factory.mktemp("table")  # not inside fake_root (that is the test's tmp_path): the data must not change
     lines = _table(fake_root, out)
     table = json.loads((out / "table.json").read_text())
@@ -44,6 +45,13 @@ def test_table_summarises_each_feature_over_its_seeds_and_reuses_finished_runs(f
 
     with pytest.raises(ValueError, match="other settings"):  # another model in the same folder
         _table(fake_root, out, "--hidden", "4")
+
+    # A feature's definition changed since (a new FEATURE_VERSION): the old runs are not current.
+    import tfp_flows.datasets.speech.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "FEATURE_VERSION", pipeline.FEATURE_VERSION + 1)
+    with pytest.raises(ValueError, match="other settings"):
+        _table(fake_root, out)
 
 
 def test_table_refuses_a_value_listed_twice(fake_root, tmp_path_factory):

@@ -21,7 +21,7 @@ from typing import Optional
 from tfp_flows.experiments.common import MAFOptions, as_dict, build_maf, fit_maximum_likelihood, open_run, settings_of
 from tfp_flows.training.config import TrainConfig
 
-__all__ = ["DEFAULT_SPEECH_DATA", "SpeechConfig", "run_speech"]
+__all__ = ["DEFAULT_SPEECH_DATA", "SpeechConfig", "run_speech", "speech_settings"]
 
 DEFAULT_SPEECH_DATA = Path("data/speech_commands_v0.01")
 DEFAULT_FEATURE_CACHE = Path("data/speech/cache")
@@ -54,6 +54,15 @@ class SpeechConfig:
 
     def run_dir(self):
         return self.out or Path("runs") / f"speech-{self.word}-{self.features}-seed{self.train.seed}"
+
+
+def speech_settings(config, root):
+    """What a speech run computes from: its settings and data (`settings_of`) and the
+    version of the features' definitions (`FEATURE_VERSION`), so a run made before a
+    feature changed is neither resumed nor reused as current."""
+    from tfp_flows.datasets.speech.pipeline import FEATURE_VERSION
+
+    return {**settings_of(config, root), "feature_version": FEATURE_VERSION}
 
 
 def run_speech(config, log=print):
@@ -104,7 +113,7 @@ def run_speech(config, log=print):
     seed_everything(cfg.train.seed)
     flow = build_maf(cfg.model, train.shape[1], cfg.train.seed, strategy)
     evaluator = Evaluator(flow, cfg.train.bn_eval, cfg.train.eval_batch_size)
-    settings, _ = run.start(settings_of(cfg, root), as_dict(cfg))
+    settings, _ = run.start(speech_settings(cfg, root), as_dict(cfg))
     sets = {"test": test, "first_batch": train[:cfg.train.batch_size], **others}
     fit, best_val = fit_maximum_likelihood(flow, evaluator, train, sets, val, cfg.train, run, log, strategy)
 

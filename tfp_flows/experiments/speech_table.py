@@ -49,8 +49,7 @@ def summarise(rows):
 def protocol_table(base, features, splits, seeds, out, log=print):
     """Run (or reuse) every (feature, split, seed) of `base` (a `SpeechConfig`) and return
     the table as a dict (also written to ``out/table.json`` and ``table.md``)."""
-    from tfp_flows.experiments.common import settings_of
-    from tfp_flows.experiments.speech import run_speech
+    from tfp_flows.experiments.speech import run_speech, speech_settings
     from tfp_flows.files import atomic_path, read_json, write_json_atomic
 
     out = Path(out)
@@ -61,7 +60,7 @@ def protocol_table(base, features, splits, seeds, out, log=print):
                                   train=dataclasses.replace(base.train, seed=seed))
         cfg.out = out / f"{feature}-{split}-seed{seed}"
         done = read_json(cfg.out / "results.json")
-        settings = settings_of(cfg, cfg.data)
+        settings = speech_settings(cfg, cfg.data)
         if done is not None and done.get("settings") == settings and "anomaly" in done:
             log(f"[{i}/{len(cells)}] {cfg.out}: finished run with the same settings, reported")
             res = done
