@@ -75,11 +75,13 @@ def main(argv=None):
     paths, audio = [p for p, r in zip(paths, read) if r], audio[read]
     word = np.array([p.split("/")[0] for p in paths])
     speaker = np.array([p.split("/")[1].split("_")[0] for p in paths])
-    lists = {name: set((args.data / f"{name}_list.txt").read_text().split())
-             for name in ("testing", "validation") if (args.data / f"{name}_list.txt").exists()}
     target = word == args.word
-    listed = np.array([any(p in s for s in lists.values()) for p in paths])
-    test = np.array([p in lists.get("testing", ()) for p in paths])
+    try:  # the experiments' own official split of the target's clips
+        train_p, _, test_p = speech.split_clips(args.data, clips, args.word, "official")
+        lists = True
+    except ValueError:  # no lists (or they leave no training or test clips): that protocol is skipped
+        train_p, test_p, lists = [], [], False
+    in_train, test = np.isin(paths, train_p), np.isin(paths, test_p)
 
     rows = []
     for name, feature, kwargs in CANDIDATES:
@@ -88,7 +90,7 @@ def main(argv=None):
                                  for i in range(0, len(audio), 500)])
         row = {"candidate": name, "values": int(values.shape[1])}
         if lists:
-            train = target & ~listed
+            train = in_train
             m, s = values[train].mean(0), values[train].std(0) + 1e-6
             z = (values - m) / s
             held, others = gaussian_scores(z[train], z[target & test], z[~target])
