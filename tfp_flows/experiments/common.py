@@ -56,11 +56,16 @@ def check_quantile(value, option="--threshold-quantile"):
         raise UsageError(f"{option} must be in (0, 1), got {value}")
 
 
-def fit_maximum_likelihood(flow, evaluator, train, sets, val, train_config, run, log, strategy=None):
+def fit_maximum_likelihood(flow, evaluator, train, sets, val, train_config, run, log, strategy=None, start=None):
     """Train `flow` on `train` in `run` (a `RunFolder`) with P2's evaluation schedule over
     `sets` ({name: array}) and, with a validation set, early stopping; returns (the
-    trainer's summary, the best validation log-likelihood or None). The best weights are
-    in `flow` afterwards."""
+    trainer's summary, the best validation log-likelihood or None, what `start()`
+    returned). The best weights are in `flow` afterwards.
+
+    `start` (optional, no arguments) is called once the trainer exists, while its
+    training loop compiles in a background thread (`Trainer.compiling_in_background`):
+    the place for `run.start` and the scores before training, which then cost no time of
+    their own beside XLA's compilation."""
     from tfp_flows.training import EarlyStopping, Evaluation, MaximumLikelihood, Trainer
 
     callbacks = [Evaluation(evaluator, {**sets, **({"val": val} if val is not None else {})},
@@ -71,8 +76,12 @@ def fit_maximum_likelihood(flow, evaluator, train, sets, val, train_config, run,
         callbacks.append(stopping)
     trainer = Trainer(flow, MaximumLikelihood(train, train_config.batch_size, train_config.seed),
                       train_config, run, callbacks, log=log, strategy=strategy)
+    started = None
+    with trainer.compiling_in_background():
+        if start is not None:
+            started = start()
     try:
         fit = trainer.run(resume=run.resume)
     finally:
         run.clear_scratch()
-    return fit, (stopping.best if stopping is not None else None)
+    return fit, (stopping.best if stopping is not None else None), started

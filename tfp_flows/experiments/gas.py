@@ -51,6 +51,8 @@ def run_gas(config, log=print):
       ValueError: bad data (one line naming the file and line), a non-finite loss, or a
         run folder that holds another run (`UsageError`).
     """
+    import tensorflow as tf
+
     from tfp_flows.experiments.anomaly import threshold_from
     from tfp_flows.datasets.gas import download_gas, prepare_gas, read_gas
     from tfp_flows.seeding import seed_everything
@@ -75,21 +77,24 @@ def run_gas(config, log=print):
     flow = build_maf(cfg.model, splits.dims, cfg.train.seed, strategy)
     evaluator = Evaluator(flow, cfg.train.bn_eval, cfg.train.eval_batch_size)
 
+    base_log_prob = tf.function(flow.base.log_prob)
+
     def before_training():
         before = {"flow_train": evaluator(splits.train)[0], "flow_test": evaluator(splits.test)[0],
-                  "base_train": evaluate_log_likelihood(flow.base.log_prob, splits.train)[0],
-                  "base_test": evaluate_log_likelihood(flow.base.log_prob, splits.test)[0]}
+                  "base_train": evaluate_log_likelihood(base_log_prob, splits.train)[0],
+                  "base_test": evaluate_log_likelihood(base_log_prob, splits.test)[0]}
         log("before training: base train {base_train:.5f} test {base_test:.5f}; "
             "flow train {flow_train:.5f} test {flow_test:.5f}".format(**before))
         return {"before_training": before}
 
-    settings, started = run.start(settings_of(cfg, data), as_dict(cfg), before_training)
-    fit, best_val = fit_maximum_likelihood(flow, evaluator, splits.train, {"test": splits.test}, splits.val,
-                                           cfg.train, run, log, strategy)
+    # The scores before training are taken while the training loop compiles.
+    fit, best_val, (settings, started) = fit_maximum_likelihood(
+        flow, evaluator, splits.train, {"test": splits.test}, splits.val, cfg.train, run, log, strategy,
+        start=lambda: run.start(settings_of(cfg, data), as_dict(cfg), before_training))
 
     test_ll = evaluator.log_prob(splits.test)  # scored once: the figure and, without a validation set, the threshold
     test_mean, test_se = mean_and_stderr(test_ll)
-    base_ll = evaluate_log_likelihood(flow.base.log_prob, splits.test, cfg.train.eval_batch_size)[0]
+    base_ll = evaluate_log_likelihood(base_log_prob, splits.test, cfg.train.eval_batch_size)[0]
     reference_ll = evaluator.log_prob(splits.val) if splits.val is not None else test_ll
     threshold = threshold_from(reference_ll, cfg.threshold_quantile)
     results = {

@@ -115,7 +115,7 @@ def run_speech(config, log=print):
     evaluator = Evaluator(flow, cfg.train.bn_eval, cfg.train.eval_batch_size)
     settings, _ = run.start(speech_settings(cfg, root), as_dict(cfg))
     sets = {"test": test, "first_batch": train[:cfg.train.batch_size], **others}
-    fit, best_val = fit_maximum_likelihood(flow, evaluator, train, sets, val, cfg.train, run, log, strategy)
+    fit, best_val, _ = fit_maximum_likelihood(flow, evaluator, train, sets, val, cfg.train, run, log, strategy)
 
     # Evaluation with the final (or best-validation) weights.
     target_scores = evaluator.log_prob(test)

@@ -13,9 +13,12 @@ and `on_train_end` in reverse order, like nested context managers):
 * ``on_epoch_end(trainer, epoch, mean_loss)``: epoch is 1-based; return True to stop;
 * ``on_record(trainer, record)``: every dict passed to `trainer.record`;
 * ``on_interrupt(trainer)``: Ctrl-C, after the steps under way;
-* ``on_train_end(trainer)``.
+* ``on_train_end(trainer)``;
+* ``flush(trainer)``: finish and record any work under way in the background (the
+  trainer calls it before every checkpoint and before `on_train_end`).
 """
 
+import concurrent.futures
 import json
 import math
 import shutil
@@ -57,6 +60,9 @@ class Callback:
     def on_train_end(self, trainer):
         pass
 
+    def flush(self, trainer):
+        pass
+
 
 class Checkpointing(Callback):
     """Saves weights, optimizer, position in the data and every callback's state to the
@@ -93,6 +99,7 @@ class Checkpointing(Callback):
             self.save(trainer)
 
     def save(self, trainer):
+        trainer.flush()  # the log then holds every evaluation up to this step
         self.manager.save(checkpoint_number=int(trainer.state["step"].numpy()))
 
     def restore_last_good(self, trainer):
@@ -154,17 +161,35 @@ class Evaluation(Callback):
     protocol), recording the running mean training log-likelihood of the epoch so far and
     ``<name>_ll`` for each set.
 
+    With ``background=True`` (the default) a thread scores a copy of the weights taken at
+    the evaluation's step while training goes on (`Evaluator.twin`): the same numbers,
+    recorded and printed when they are ready. At most one evaluation is under way: the
+    next one waits for it. Everything under way is finished and recorded before a
+    checkpoint is written, at an epoch's end and when training ends or is interrupted
+    (`flush`), so a run folder's log always holds every evaluation up to its
+    checkpoint. Under a `tf.distribute` strategy, or for a flow that `Evaluator.twin`
+    cannot copy, evaluations run in the training thread.
+
     Args:
       evaluator: a `tfp_flows.training.Evaluator`.
       sets: {name: array}; a set named "test" is printed in the log line.
       every: batches between evaluations; None: once an epoch, at its first batch.
+      background: score in a thread while training continues.
     """
 
-    def __init__(self, evaluator, sets, every=None):
+    def __init__(self, evaluator, sets, every=None, background=True):
         self.evaluator, self.sets, self.every = evaluator, dict(sets), every
+        self.background = bool(background)
+        self._twin = self._pool = self._pending = None
 
     def _every(self, trainer):
         return self.every or trainer.steps_per_epoch
+
+    def on_train_begin(self, trainer, resumed):
+        if self.background and trainer.strategy is None and self._twin is None:
+            self._twin = self.evaluator.twin()
+        if self._twin is not None and self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="evaluation")
 
     def steps_until(self, trainer):
         every, b = self._every(trainer), trainer.in_epoch
@@ -172,18 +197,54 @@ class Evaluation(Callback):
         return next_eval - b
 
     def on_steps(self, trainer, losses):
+        if self._pending is not None and self._pending[1].done():
+            self.flush(trainer)
         if len(losses) == 0 or (trainer.in_epoch - 1) % self._every(trainer):
             return
         trainer.sync()
         record = {"step": trainer.step, "epoch": trainer.epoch + 1, "batch": trainer.in_epoch,
                   "train_ll_running_mean": -trainer.epoch_mean_loss}
-        for name, data in self.sets.items():
-            record[f"{name}_ll"] = self.evaluator(data)[0]
+        if self._pool is None:
+            self._emit(trainer, record, self._score(self.evaluator))
+            return
+        self.flush(trainer)  # at most one under way
+        weights = self.evaluator.weights()  # taken now, in the training thread
+
+        def job():
+            self._twin.copy_weights(weights)
+            return self._score(self._twin)
+        self._pending = (record, self._pool.submit(job))
+
+    def _score(self, evaluator):
+        return {f"{name}_ll": evaluator(data)[0] for name, data in self.sets.items()}
+
+    def _emit(self, trainer, record, scores):
+        record.update(scores)
         trainer.record(record)
         line = f"Epoch {record['epoch']}: Batch {record['batch']}: {record['train_ll_running_mean']:.6f}"
         if "test_ll" in record:
             line += f" --- test: {record['test_ll']:.6f}"
         trainer.log(line)
+
+    def flush(self, trainer):
+        """Wait for the evaluation under way, if any, and record it."""
+        if self._pending is not None:
+            record, future = self._pending
+            self._pending = None
+            self._emit(trainer, record, future.result())
+
+    def on_epoch_end(self, trainer, epoch, mean_loss):
+        self.flush(trainer)
+        return False
+
+    def on_interrupt(self, trainer):
+        self.flush(trainer)
+
+    def on_train_end(self, trainer):
+        self.flush(trainer)
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
 
 class EarlyStopping(Callback):

@@ -37,17 +37,42 @@ class Evaluator:
 
     def __init__(self, flow, bn_eval="moving", batch_size=20_000):
         self.flow, self.bn_eval, self.batch_size = flow, bn_eval, batch_size
+        self.dtype = flow.base.dtype
 
         def log_prob(x):
             n = tf.shape(x)[0]  # parts may be empty (fewer rows than parts)
             cuts = [n * i // self.PARTS for i in range(self.PARTS + 1)]
             return tf.concat([flow.log_prob(x[a:b], training=False) for a, b in zip(cuts, cuts[1:])], 0)
 
-        self._compiled = tf.function(log_prob, reduce_retracing=True)
+        # Any number of rows: one trace (a set's short last chunk would otherwise trace
+        # the flow a second time, some 4 s for P2's model).
+        spec = tf.TensorSpec([None, *flow.base.event_shape.as_list()], self.dtype)
+        self._compiled = tf.function(log_prob, input_signature=[spec])
+
+    def twin(self):
+        """An `Evaluator` over a separate copy of the flow (the same class rebuilt from
+        its `config`, own variables; `copy_weights` fills them), or None when the flow
+        cannot be rebuilt that way. Lets a thread score a snapshot of the weights while
+        training goes on (`tfp_flows.training.Evaluation`)."""
+        try:
+            copy = type(self.flow)(**self.flow.config)
+        except Exception:  # e.g. a TransformedFlow, whose config does not rebuild it
+            return None
+        if [(v.name, v.shape) for v in copy.variables] != [(v.name, v.shape) for v in self.flow.variables]:
+            return None
+        return Evaluator(copy, self.bn_eval, self.batch_size)
+
+    def weights(self):
+        """The flow's current variable values (numpy), for `copy_weights` of a twin."""
+        return [v.numpy() for v in self.flow.variables]
+
+    def copy_weights(self, values):
+        for v, value in zip(self.flow.variables, values):
+            v.assign(value)
 
     def log_prob(self, data):
         """Per-row log-likelihoods (float64) under the configured evaluation."""
-        data = np.asarray(data, np.float32)
+        data = np.asarray(data, self.dtype.as_numpy_dtype)
         if self.bn_eval == "moving":
             return np.concatenate([self._compiled(tf.constant(data[s:s + self.batch_size])).numpy()
                                    for s in range(0, len(data), self.batch_size)]).astype(np.float64)

@@ -193,6 +193,12 @@ class Trainer:
         st["epoch_loss_count"].assign(self._loss_count)
         st["wall"].assign(time.time() - self._start_wall)
 
+    def flush(self):
+        """Finish and record whatever callbacks are doing in the background (evaluations
+        under way); called before every checkpoint and at the end."""
+        for cb in self.callbacks:
+            cb.flush(self)
+
     def restore_last_good(self):
         return self._checkpointing is not None and self._checkpointing.restore_last_good(self)
 
@@ -233,6 +239,39 @@ class Trainer:
             if until is not None:
                 n = min(n, until)
         return max(n, 1)
+
+    def compile(self):
+        """Trace (and, with XLA, compile) the training loop now without taking a step:
+        the first call of `run` then starts training at once. Changes nothing."""
+        inputs, _, full = self.objective.inputs(0, 0, 1, self.config.steps_per_call)
+        inputs = tf.zeros(inputs.shape, tf.int32)
+        none = tf.constant(0, tf.int32)  # zero steps: the loop is built, not run
+        (self._loop if full else self._short_loop)(inputs, none)
+        if self._short_loop is not self._loop:
+            self._short_loop(inputs[:1], none)
+
+    @contextlib.contextmanager
+    def compiling_in_background(self):
+        """Within the block, `compile` runs in a thread (the block can meanwhile do other
+        work, e.g. score the data before training); leaving the block waits for it and
+        re-raises its error. Under a `tf.distribute` strategy (whose loop has collective
+        steps) the block runs first and the loop compiles on first use, as usual."""
+        if self.strategy is not None:
+            yield
+            return
+        failure = []
+
+        def work():
+            try:
+                self.compile()
+            except BaseException as err:  # re-raised in the caller's thread
+                failure.append(err)
+        thread = threading.Thread(target=work, name="compile", daemon=True)
+        thread.start()
+        yield  # an exception here (Ctrl-C) leaves the daemon thread behind
+        thread.join()
+        if failure:
+            raise failure[0]
 
     def train_steps(self, n):
         """Advance training by `n` steps exactly as `run` would, but without callbacks
@@ -317,6 +356,7 @@ class Trainer:
                 raise
         bar.close()
         self.sync()
+        self.flush()
         for cb in reversed(self.callbacks):
             cb.on_train_end(self)
         return {"steps": self.step, "epochs": self.epoch + (1 if self.in_epoch else 0),
