@@ -88,9 +88,14 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(splits, tmp_path
     with pytest.raises(KeyboardInterrupt):
         _small_run(splits, tmp_path / "resumed", log=interrupt)
     assert not (tmp_path / "resumed" / "results.json").exists()
-    if how == "sigint":  # acted on once the evaluation after step 11 was done
-        latest = tf.train.latest_checkpoint(str(tmp_path / "resumed" / "checkpoints"))
-        assert int(latest.rsplit("-", 1)[1]) == 11
+    # Acted on after the steps under way (the line of the evaluation after step 11 prints
+    # when that evaluation, scored in the background, is done); the checkpoint's log holds
+    # every evaluation up to it, none after it.
+    latest = tf.train.latest_checkpoint(str(tmp_path / "resumed" / "checkpoints"))
+    at = int(latest.rsplit("-", 1)[1])
+    assert at >= (26 if how == "exception" else 11)
+    logged = [json.loads(ln)["step"] for ln in (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()]
+    assert logged == [s for s in (1, 6, 11, 16, 21, 26, 31, 36, 41, 46, 51, 56) if s <= at]
     resumed = _small_run(splits, tmp_path / "resumed", resume=True)
     for a, b in zip(straight.variables, resumed.variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.name)
@@ -292,3 +297,84 @@ def test_evaluator_scores_every_row_as_the_flow_does(rows, batch):
     np.testing.assert_allclose(values, expected, rtol=1e-6, atol=1e-5)
     mean, se = ev(x)
     assert mean == pytest.approx(values.mean()) and se == pytest.approx(values.std(ddof=1) / np.sqrt(rows) if rows > 1 else 0)
+
+
+def test_background_evaluations_record_what_the_training_thread_would(splits, tmp_path):
+    """Evaluation(background=True) scores a copy of the weights taken at the evaluation's
+    step in a thread while training goes on: the log (metrics.jsonl) and the printed
+    lines must be exactly those of scoring in the training thread, in order. The test set
+    is made large so that training moves the weights while an evaluation is under way."""
+    test = np.tile(splits.test, (20, 1))
+    runs = {}
+    for background in (False, True):
+        seed_everything(3)
+        flow = MAFFlow(splits.dims, layers=2, hidden_units=(16,), seed=3)
+        cfg = TrainConfig(batch_size=100, learning_rate=1e-3, epochs=2, eval_every=5, checkpoint_every=7, seed=3,
+                          steps_per_call=1, progress=False)
+        evaluation = Evaluation(Evaluator(flow, "moving", 5000), {"test": test}, every=5, background=background)
+        lines = []
+        Trainer(flow, MaximumLikelihood(splits.train, 100, 3), cfg, tmp_path / str(background), [evaluation],
+                log=lines.append).run()
+        assert (evaluation._twin is not None) == background  # the thread was used
+        runs[background] = ((tmp_path / str(background) / "metrics.jsonl").read_text(), lines)
+    assert runs[True] == runs[False]
+    records = [json.loads(ln) for ln in runs[True][0].splitlines()]
+    assert [r["step"] for r in records] == [1, 6, 11, 16, 21, 26, 31, 36, 41, 46, 51, 56]
+    assert np.ptp([r["test_ll"] for r in records]) > 0.3
+
+
+def test_evaluator_traces_once_and_its_twin_copies_the_weights():
+    import tensorflow_probability as tfp
+
+    from tfp_flows.flows import TransformedFlow
+
+    flow = MAFFlow(3, layers=2, hidden_units=(8,), seed=1)
+    ev = Evaluator(flow, "moving", 20)
+    x = np.random.default_rng(0).standard_normal((50, 3)).astype(np.float32)
+    for n in (50, 7, 33, 1):
+        ev.log_prob(x[:n])
+    assert ev._compiled.experimental_get_tracing_count() == 1
+    twin = ev.twin()
+    assert twin.flow is not flow and twin.flow.config == flow.config
+    for v in flow.trainable_variables:  # the twin is built from the config, not the weights
+        v.assign_add(tf.fill(v.shape, 0.01))
+    assert not np.allclose(twin.log_prob(x), ev.log_prob(x))
+    twin.copy_weights(ev.weights())
+    np.testing.assert_array_equal(twin.log_prob(x), ev.log_prob(x))
+    hand_made = TransformedFlow(tfp.distributions.Normal(0.0, 1.0), [tfp.bijectors.Shift(1.0)])
+    assert Evaluator(hand_made).twin() is None
+
+
+def test_compiling_ahead_changes_nothing_and_reports_errors(splits):
+    """Trainer.compile (what compiling_in_background runs in a thread) builds both loops
+    (XLA's and the uncompiled one for an epoch's short last batch) without taking a step:
+    the losses afterwards are those of a trainer that compiled on first use, and neither
+    loop is traced again. An error while compiling comes out of the block."""
+    train = splits.train[:2950]  # 30 batches an epoch, the last one of 50 rows
+    losses, traces = [], None
+    for ahead in (False, True):
+        seed_everything(3)
+        flow = MAFFlow(splits.dims, layers=2, hidden_units=(16,), seed=3)
+        cfg = TrainConfig(batch_size=100, learning_rate=1e-3, epochs=2, xla="on", seed=3, progress=False)
+        trainer = Trainer(flow, MaximumLikelihood(train, 100, 3), cfg)
+        if ahead:
+            with trainer.compiling_in_background():
+                pass
+            assert int(trainer.state["step"].numpy()) == 0
+            traces = (trainer._loop.experimental_get_tracing_count(),
+                      trainer._short_loop.experimental_get_tracing_count())
+            assert traces == (1, 1)
+        losses.append(trainer.train_steps(45))
+        if ahead:
+            assert (trainer._loop.experimental_get_tracing_count(),
+                    trainer._short_loop.experimental_get_tracing_count()) == traces
+    np.testing.assert_array_equal(losses[0], losses[1])
+
+    class Broken(MaximumLikelihood):
+        def loss(self, flow, rows, step):
+            raise RuntimeError("the loss cannot be built")
+
+    trainer = Trainer(flow, Broken(train, 100, 3), cfg)
+    with pytest.raises(RuntimeError, match="cannot be built"):
+        with trainer.compiling_in_background():
+            pass

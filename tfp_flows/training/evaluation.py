@@ -58,7 +58,8 @@ class Evaluator:
             copy = type(self.flow)(**self.flow.config)
         except Exception:  # e.g. a TransformedFlow, whose config does not rebuild it
             return None
-        if [(v.name, v.shape) for v in copy.variables] != [(v.name, v.shape) for v in self.flow.variables]:
+        # (Names differ: Keras numbers the layers it names itself, e.g. the MADEs' dense_7.)
+        if [(v.shape, v.dtype) for v in copy.variables] != [(v.shape, v.dtype) for v in self.flow.variables]:
             return None
         return Evaluator(copy, self.bn_eval, self.batch_size)
 
