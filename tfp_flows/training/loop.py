@@ -25,6 +25,7 @@ with one line (after the collective timeout) instead of a hang.
 """
 
 import contextlib
+import gc
 import math
 import signal
 import sys
@@ -307,9 +308,15 @@ class Trainer:
             if not self._multi_worker:
                 raise
             where = tf.train.latest_checkpoint(str(self._checkpointing.dir)) if self._checkpointing else None
-            raise WorkerLost(f"lost contact with another worker ({type(err).__name__} in a collective step: it "
-                             f"stopped answering, or took over {distribute.collective_timeout():g} s); the last checkpoint is "
-                             f"{where or 'none'}; restart every worker with --resume") from None
+            lost = WorkerLost(f"lost contact with another worker ({type(err).__name__} in a collective step: it "
+                              f"stopped answering, or took over {distribute.collective_timeout():g} s); the last "
+                              f"checkpoint is {where or 'none'}; restart every worker with --resume")
+        # Raised out here, with the collective's error and its frames released first: when the
+        # failure came from an eager all-reduce, those frames hold TensorFlow's unclosed
+        # multiprocessing ThreadPool, whose finaliser would otherwise run at interpreter exit,
+        # after the file descriptors are closed, and print a traceback.
+        gc.collect()
+        raise lost
 
     def _run(self, resume):
         cfg = self.config
