@@ -15,7 +15,8 @@ and `on_train_end` in reverse order, like nested context managers):
 * ``on_interrupt(trainer)``: Ctrl-C, after the steps under way;
 * ``on_train_end(trainer)``;
 * ``flush(trainer)``: finish and record any work under way in the background (the
-  trainer calls it before every checkpoint and before `on_train_end`).
+  trainer calls it before every checkpoint, before `on_interrupt` and before
+  `on_train_end`).
 """
 
 import concurrent.futures
@@ -234,14 +235,10 @@ class Evaluation(Callback):
             self._emit(trainer, record, future.result())
 
     def on_epoch_end(self, trainer, epoch, mean_loss):
-        self.flush(trainer)
+        self.flush(trainer)  # before the callbacks after this one (early stopping) see the epoch's end
         return False
 
-    def on_interrupt(self, trainer):
-        self.flush(trainer)
-
-    def on_train_end(self, trainer):
-        self.flush(trainer)
+    def on_train_end(self, trainer):  # (the trainer has flushed)
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None

@@ -196,7 +196,7 @@ class Trainer:
 
     def flush(self):
         """Finish and record whatever callbacks are doing in the background (evaluations
-        under way); called before every checkpoint and at the end."""
+        under way); called before every checkpoint, on Ctrl-C and at the end."""
         for cb in self.callbacks:
             cb.flush(self)
 
@@ -248,7 +248,7 @@ class Trainer:
         inputs = tf.zeros(inputs.shape, tf.int32)
         none = tf.constant(0, tf.int32)  # zero steps: the loop is built, not run
         (self._loop if full else self._short_loop)(inputs, none)
-        if self._short_loop is not self._loop:
+        if full and self._short_loop is not self._loop:
             self._short_loop(inputs[:1], none)
 
     @contextlib.contextmanager
@@ -358,6 +358,7 @@ class Trainer:
             except KeyboardInterrupt:
                 bar.close()
                 self.state["wall"].assign(time.time() - self._start_wall)
+                self.flush()
                 for cb in self.callbacks:
                     cb.on_interrupt(self)
                 raise
