@@ -269,6 +269,45 @@ def test_xla_loop_compiles_once_for_every_number_of_steps():
     assert int(step.numpy()) == 3
 
 
+@pytest.mark.parametrize("mode", ["eager", "graph", "xla"])
+def test_all_finite_sees_every_non_finite_value(mode):
+    from tfp_flows.training.steps import all_finite
+
+    fn = all_finite if mode == "eager" else tf.function(all_finite, jit_compile=mode == "xla")
+    ok = [tf.ones([3, 4]), tf.constant(2.0), tf.zeros([0])]
+    assert bool(fn(ok))
+    for bad in (np.nan, np.inf, -np.inf):
+        for where in range(2):
+            tensors = [np.array(t.numpy()) for t in ok[:2]]
+            tensors[where].flat[-1] = bad
+            assert not bool(fn([tf.constant(t) for t in tensors])), (bad, where)
+    assert bool(fn([tf.constant(np.float32(3e38)) * tf.ones([5])]))  # large is still finite
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_a_step_with_a_finite_loss_but_an_infinite_gradient_is_not_applied(jit_compile):
+    """sqrt at 0 has the value 0 and an infinite derivative: the loop must check the
+    gradients, not only the loss."""
+    import tf_keras
+
+    from tfp_flows.training import make_train_loop
+
+    w = tf.Variable([1.0, 4.0])
+    optimizer = tf_keras.optimizers.SGD(0.1)
+    optimizer.build([w])
+    step = tf.Variable(0, dtype=tf.int64)
+    # Steps 0 and 1 take w[0] to exactly 0; step 2's loss is finite, its gradient not.
+
+    def loss(row, t):
+        return tf.cond(t < 2, lambda: 5.0 * w[0], lambda: tf.sqrt(w[0]) + w[1])
+
+    run = make_train_loop(loss, [w], optimizer, step, jit_compile=jit_compile)
+    losses, applied = run(tf.zeros([3, 1], tf.int32), tf.constant(3))
+    assert int(applied) == 2 and int(step.numpy()) == 2
+    assert w.numpy()[0] == 0.0 and np.isfinite(losses.numpy()[2])
+    np.testing.assert_array_equal(w.numpy(), [0.0, 4.0])
+
+
 def test_trainer_takes_a_flow_and_one_batch_size(splits):
     flow = MAFFlow(splits.dims, layers=1, hidden_units=(4,), seed=0)
     with pytest.raises(TypeError, match="Flow"):

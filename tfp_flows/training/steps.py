@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-__all__ = ["loss_and_gradients", "make_distributed_train_loop", "make_train_loop"]
+__all__ = ["all_finite", "loss_and_gradients", "make_distributed_train_loop", "make_train_loop"]
 
 
 def loss_and_gradients(loss_fn, variables, *args):
@@ -10,10 +10,20 @@ def loss_and_gradients(loss_fn, variables, *args):
     with tf.GradientTape() as tape:
         loss = loss_fn(*args)
     grads = tape.gradient(loss, variables)
-    finite = tf.math.is_finite(loss)
-    for g in grads:
-        finite = tf.logical_and(finite, tf.reduce_all(tf.math.is_finite(g)))
-    return loss, grads, finite
+    return loss, grads, all_finite([loss, *grads])
+
+
+def all_finite(tensors):
+    """Whether every element of every tensor is finite (a scalar bool).
+
+    Written as a minimum over ``is_finite`` cast to floats, not as ``reduce_all``: XLA's
+    CPU backend compiles a boolean reduction of every gradient into slow code, and that
+    one line cost about a quarter of a compiled training step of P2's model at batch
+    1000 and doubled its compilation time (benchmarks/README.md, "Issue 17, third
+    pass"). The answer is the same.
+    """
+    smallest = [tf.reduce_min(tf.cast(tf.math.is_finite(t), tf.float32)) for t in tensors]
+    return tf.reduce_min(tf.stack(smallest)) > 0.5
 
 
 def make_train_loop(loss_fn, variables, optimizer, step_counter, counters=(), jit_compile=False,
