@@ -18,7 +18,7 @@ def all_finite(tensors):
 
     A minimum over ``is_finite`` cast to floats, one per tensor, not a boolean
     ``reduce_all``: in a bare XLA loop of P2's model at batch 1000, ``reduce_all`` on every
-    gradient made a step about 30% slower and its compilation 41-45 s against 33 s
+    gradient made a step about 30% slower and its compilation 41-46 s against 33-34 s
     (1.06x in the trainer itself; benchmarks/README.md, "Issue 17, third pass").
     Concatenating the gradients into one tensor first compiles in half that time but
     copies them every step: 11% slower at batch 100. The answer is the same.
