@@ -152,7 +152,7 @@ def make_distributed_train_loop(loss_fn, variables, optimizer, step_counter, str
         packed = strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica(row, step), axis=None)
         loss = packed[0]
         grads = [tf.reshape(g, shape) for g, shape in zip(tf.split(packed[2:], sizes), shapes)]
-        return loss, grads, tf.reduce_all(tf.math.is_finite(packed))
+        return loss, grads, all_finite([packed])
 
     run = _loop_of_steps(compute, apply, step_counter, counters, False, tf.TensorSpec([None, None], tf.int32))
 
