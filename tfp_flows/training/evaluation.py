@@ -39,14 +39,18 @@ class Evaluator:
         self.flow, self.bn_eval, self.batch_size = flow, bn_eval, batch_size
         self.dtype = flow.base.dtype
 
-        def log_prob(x):
-            n = tf.shape(x)[0]  # parts may be empty (fewer rows than parts)
-            cuts = [n * i // self.PARTS for i in range(self.PARTS + 1)]
-            return tf.concat([flow.log_prob(x[a:b], training=False) for a, b in zip(cuts, cuts[1:])], 0)
-
         # Any number of rows: one trace (a set's short last chunk would otherwise trace
         # the flow a second time, some 4 s for P2's model).
         spec = tf.TensorSpec([None, *flow.base.event_shape.as_list()], self.dtype)
+        # The flow is traced once, as a function each part calls (TensorFlow inlines the
+        # calls when it runs the graph), not once per part.
+        part = tf.function(lambda x: flow.log_prob(x, training=False), input_signature=[spec])
+
+        def log_prob(x):
+            n = tf.shape(x)[0]  # parts may be empty (fewer rows than parts)
+            cuts = [n * i // self.PARTS for i in range(self.PARTS + 1)]
+            return tf.concat([part(x[a:b]) for a, b in zip(cuts, cuts[1:])], 0)
+
         self._compiled = tf.function(log_prob, input_signature=[spec])
 
     def twin(self):
