@@ -19,7 +19,7 @@ What is compared:
                      settings its default (`xla="auto"`) picks for runs of 20,000 steps
                      or more: XLA on, 20 steps per compiled call
   tfp_flows_xla_off  the same with XLA off, as "auto" picks for shorter runs (where a
-                     30-70 s compilation would not pay for itself)
+                     compilation of about 20 s would not pay for itself)
   tfp_plain_step     one compiled step per batch called from Python, densities through
                      TFP's generic bijector calls (which run each MADE twice), no XLA:
                      the set-up of the first measurement, kept as the baseline

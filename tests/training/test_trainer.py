@@ -391,6 +391,21 @@ def test_background_evaluations_record_what_the_training_thread_would(splits, tm
     assert np.ptp([r["test_ll"] for r in records]) > 0.3
 
 
+def test_evaluation_prepares_its_copy_of_the_flow_ahead(splits, tmp_path):
+    """`Evaluation.prepare` (called while the loop compiles) makes and traces the copy
+    that background evaluations score; training then uses that copy, traced once."""
+    flow = MAFFlow(splits.dims, layers=2, hidden_units=(16,), seed=3)
+    cfg = TrainConfig(batch_size=100, learning_rate=1e-3, epochs=1, eval_every=10, seed=3, progress=False)
+    evaluation = Evaluation(Evaluator(flow, "moving", 5000), {"test": splits.test}, every=10)
+    trainer = Trainer(flow, MaximumLikelihood(splits.train[:3000], 100, 3), cfg, tmp_path / "run", [evaluation])
+    evaluation.prepare(trainer)
+    twin = evaluation._twin
+    assert twin is not None and twin._compiled.experimental_get_tracing_count() == 1
+    trainer.run()
+    assert evaluation._twin is twin and twin._compiled.experimental_get_tracing_count() == 1
+    assert len([r for r in trainer.records if "test_ll" in r]) == 3
+
+
 def test_evaluator_traces_once_and_its_twin_copies_the_weights():
     import tensorflow_probability as tfp
 
@@ -418,16 +433,29 @@ def test_compiling_ahead_changes_nothing_and_reports_errors(splits):
     (XLA's and the uncompiled one for an epoch's short last batch) without taking a step:
     the losses afterwards are those of a trainer that compiled on first use, and neither
     loop is traced again. An error while compiling comes out of the block."""
+    import threading
+
+    class Traced(MaximumLikelihood):
+        threads = []
+
+        def loss(self, flow, rows, step):
+            self.threads.append(threading.current_thread().name)
+            return super().loss(flow, rows, step)
+
     train = splits.train[:2950]  # 30 batches an epoch, the last one of 50 rows
     losses, traces = [], None
     for ahead in (False, True):
         seed_everything(3)
         flow = MAFFlow(splits.dims, layers=2, hidden_units=(16,), seed=3)
         cfg = TrainConfig(batch_size=100, learning_rate=1e-3, epochs=2, xla="on", seed=3, progress=False)
-        trainer = Trainer(flow, MaximumLikelihood(train, 100, 3), cfg)
+        trainer = Trainer(flow, Traced(train, 100, 3), cfg)
         if ahead:
+            Traced.threads.clear()
             with trainer.compiling_in_background():
                 pass
+            # XLA's loop is traced and compiled in the thread; the short batch's loop is
+            # traced on leaving the block, in this thread, while XLA compiles.
+            assert Traced.threads == ["compile", threading.current_thread().name]
             assert int(trainer.state["step"].numpy()) == 0
             traces = (trainer._loop.experimental_get_tracing_count(),
                       trainer._short_loop.experimental_get_tracing_count())

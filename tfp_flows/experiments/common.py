@@ -80,6 +80,7 @@ def fit_maximum_likelihood(flow, evaluator, train, sets, val, train_config, run,
     with trainer.compiling_in_background():
         if start is not None:
             started = start()
+        callbacks[0].prepare(trainer)  # the evaluations' copy of the flow, while XLA compiles
     try:
         fit = trainer.run(resume=run.resume)
     finally:

@@ -186,9 +186,17 @@ class Evaluation(Callback):
     def _every(self, trainer):
         return self.every or trainer.steps_per_epoch
 
-    def on_train_begin(self, trainer, resumed):
+    def prepare(self, trainer):
+        """Make the copy of the flow that background evaluations score, and trace its
+        scoring, now rather than in the first evaluation (e.g. while the training loop
+        compiles). Optional: training does it when it starts."""
         if self.background and trainer.strategy is None and self._twin is None:
             self._twin = self.evaluator.twin()
+            if self._twin is not None and self._twin.bn_eval == "moving" and self.sets:
+                self._twin.log_prob(next(iter(self.sets.values()))[:2])  # its weights are copied before each use
+
+    def on_train_begin(self, trainer, resumed):
+        self.prepare(trainer)
         if self._twin is not None and self._pool is None:
             self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="evaluation")
 

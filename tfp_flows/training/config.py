@@ -41,7 +41,7 @@ class TrainConfig:
                                                        affects_results=False))
     xla: str = field(default="auto", metadata=_opt(
         "compile the training loop with XLA; auto = on for runs of 20,000+ steps at batches up to "
-        "1000 (the first compilation takes 30-70 s; see benchmarks/README.md)",
+        "1000 (the first compilation takes about 20 s for P2's model on 2 cores; see benchmarks/README.md)",
         choices=("auto", "on", "off")))
     steps_per_call: int = field(default=20, metadata=_opt("training steps per compiled call"))
     distribute: str = field(default="none", metadata=_opt(
@@ -57,7 +57,8 @@ class TrainConfig:
 
     # "auto" compiles with XLA for runs of at least this many steps, at batches up to
     # XLA_AUTO_MAX_BATCH, the range benchmarks/bench_train.py measures: compiling costs
-    # 30-70 s, which a run must earn back (one P2 epoch on GAS is 21,000 steps).
+    # about 20 s for P2's model on 2 cores, which a run must earn back (one P2 epoch on GAS is
+    # 21,000 steps).
     XLA_AUTO_MIN_STEPS = 20_000
     XLA_AUTO_MAX_BATCH = 1000
 

@@ -25,6 +25,7 @@ with one line (after the collective timeout) instead of a hang.
 """
 
 import contextlib
+import functools
 import gc
 import math
 import signal
@@ -244,33 +245,61 @@ class Trainer:
     def compile(self):
         """Trace (and, with XLA, compile) the training loop now without taking a step:
         the first call of `run` then starts training at once. Changes nothing."""
+        first, second = self._loops_to_compile()
+        first()
+        if second is not None:
+            second()
+
+    def _loops_to_compile(self):
+        """(build the loop of full batches, build the short-batch loop or None): each
+        traces its loop and calls it for zero steps (with XLA, that compiles it). The
+        first takes an optional `threading.Event`, set once its tracing is done."""
         inputs, _, full = self.objective.inputs(0, 0, 1, self.config.steps_per_call)
         inputs = tf.zeros(inputs.shape, tf.int32)
         none = tf.constant(0, tf.int32)  # zero steps: the loop is built, not run
-        (self._loop if full else self._short_loop)(inputs, none)
-        if full and self._short_loop is not self._loop:
-            self._short_loop(inputs[:1], none)
+
+        def build(loop, inputs, traced=None):
+            loop.get_concrete_function(inputs, none)
+            if traced is not None:
+                traced.set()
+            loop(inputs, none)
+        if not full:
+            return functools.partial(build, self._short_loop, inputs), None
+        second = None if self._short_loop is self._loop else functools.partial(build, self._short_loop, inputs[:1])
+        return functools.partial(build, self._loop, inputs), second
 
     @contextlib.contextmanager
     def compiling_in_background(self):
         """Within the block, `compile` runs in a thread (the block can meanwhile do other
         work, e.g. score the data before training); leaving the block waits for it and
         re-raises its error. Under a `tf.distribute` strategy (whose loop has collective
-        steps) the block runs first and the loop compiles on first use, as usual."""
+        steps) the block runs first and the loop compiles on first use, as usual.
+
+        With XLA, the uncompiled loop for an epoch's short last batch is traced on
+        leaving the block, in the calling thread, while XLA (one core) is still
+        compiling the main loop: its tracing then costs no time of its own."""
         if self.strategy is not None:
             yield
             return
-        failure = []
+        failure, traced = [], threading.Event()
+        first, second = self._loops_to_compile()
 
         def work():
             try:
-                self.compile()
+                first(traced=traced)
             except BaseException as err:  # re-raised in the caller's thread
                 failure.append(err)
+            finally:
+                traced.set()
         thread = threading.Thread(target=work, name="compile", daemon=True)
         thread.start()
         yield  # an exception here (Ctrl-C) leaves the daemon thread behind
-        thread.join()
+        try:
+            traced.wait()  # one loop traced at a time: they share the model and optimizer
+            if second is not None and not failure:
+                second()
+        finally:
+            thread.join()
         if failure:
             raise failure[0]
 
