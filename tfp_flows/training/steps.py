@@ -33,7 +33,7 @@ def all_finite(tensors, compiled=False):
     through an XLA optimization barrier before their own minimum. Without it XLA's
     simplifier turns that minimum into a chain of scalar minimums and copies the chain
     into every fusion that reads the flag, one per variable and optimizer slot: 19,360
-    scalar operations in a step of P2's model, which took LLVM about 14 s to compile
+    scalar operations in a step of P2's model, which took LLVM 12-14 s to compile
     (31 s against 17-19 s for the bare loop; the same step time).
     """
     smallest = tf.stack([tf.reduce_min(tf.cast(tf.math.is_finite(t), tf.float32)) for t in tensors])
