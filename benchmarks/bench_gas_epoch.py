@@ -15,7 +15,9 @@ Writes benchmarks/results/gas_epoch.json and gas_epoch.md.
 import argparse
 import json
 import os
+import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,8 +42,8 @@ def ensure_extension(tree):
 
 
 def run_once(tree, data, work, name, seed, extra):
-    """One `tfp-flows-train-gas` run from `tree`: (wall seconds, results, metrics records,
-    the printed lines with their times)."""
+    """One `tfp-flows-train-gas` run from `tree`: (wall seconds, CPU seconds, results, metrics
+    records, the printed lines with their times)."""
     out = work / f"run-{name}"
     shutil.rmtree(out, ignore_errors=True)
     cwd = work / f"cwd-{name}"  # the run's own data/gas/cache (kept: both trees read a cached file after rep 1)
@@ -50,6 +52,7 @@ def run_once(tree, data, work, name, seed, extra):
     cmd = [sys.executable, "-m", "tfp_flows.cli.train_gas", "--data", str(data), "--no-download",
            "--no-progress", "--seed", str(seed), "--out", str(out), *extra]
     log = work / f"{name}.log"
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)  # this command is the only child reaped below
     t = time.perf_counter()
     stamps = []  # (seconds since the start, line) of every line the command prints: its phases
     with open(log, "w") as f:
@@ -59,18 +62,24 @@ def run_once(tree, data, work, name, seed, extra):
             f.write(line)
         status = proc.wait()
     seconds = time.perf_counter() - t
+    now = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (now.ru_utime - used.ru_utime) + (now.ru_stime - used.ru_stime)
     if status != 0:
         raise RuntimeError(f"{name}: tfp-flows-train-gas exited {status} (log: {log})")
     results = json.loads((out / "results.json").read_text())
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    return seconds, results, records, stamps
+    return seconds, cpu, results, records, stamps
 
 
-def summary(seconds, results, records, stamps):
+def summary(seconds, cpu, results, records, stamps):
     evals = [r for r in records if "test_ll" in r]
+    logged = [s for s, line in stamps if ": Batch " in line]  # P2's lines, one per evaluation during training
+    gaps = [b - a for a, b in zip(logged, logged[1:])]
     phase = {"before_training_line": next((s for s, line in stamps if line.startswith("before training")), None),
              "first_evaluation_line": next((s for s, line in stamps if ": Batch 1:" in line), None)}
-    return {"seconds": seconds, "training_wall_seconds": results.get("wall_seconds"), "phases": phase,
+    return {"seconds": seconds, "cpu_seconds": cpu, "busy_share": cpu / (seconds * (os.cpu_count() or 1)),
+            "seconds_between_evaluations": statistics.median(gaps) if gaps else None,
+            "training_wall_seconds": results.get("wall_seconds"), "phases": phase,
             "lines": stamps, "steps": results.get("steps"), "evaluations": len(evals),
             "first_eval_test_ll": evals[0]["test_ll"] if evals else None,
             "test_ll": results["test_log_likelihood"]["mean"], "test_ll_stderr": results["test_log_likelihood"]["stderr"]}
@@ -122,14 +131,18 @@ def main(argv=None):
     results = {"machine": machine(), "load_warning": warning, "data": str(data), "seed": args.seed,
                "extra_args": args.extra, "trees": {k: str(v) for k, v in trees.items()}, "runs": runs}
     lines = [f"One P2 epoch of `tfp-flows-train-gas` on {data.name}, seed {args.seed}, {args.reps} repetition(s)", "",
-             "| tree | wall s (each repetition) | s to the before-training line | s to the first evaluation's line "
-             "| steps | evaluations | first evaluation | final test LL +- 2 se |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| tree | wall s (each repetition) | CPU s (share of the cores busy) | s to the before-training line "
+             "| s to the first evaluation's line | s between evaluations (median) | steps | evaluations "
+             "| first evaluation | final test LL +- 2 se |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for name in names:
         r = runs[name][-1]
         ph = r["phases"]
+        gap = r["seconds_between_evaluations"]
         lines.append(f"| {name} | {' / '.join(format(x['seconds'], '.1f') for x in runs[name])} | "
-                     f"{ph['before_training_line']} | {ph['first_evaluation_line']} | {r['steps']} | "
+                     f"{r['cpu_seconds']:.1f} ({r['busy_share']:.0%}) | "
+                     f"{ph['before_training_line']} | {ph['first_evaluation_line']} | "
+                     f"{'-' if gap is None else format(gap, '.2f')} | {r['steps']} | "
                      f"{r['evaluations']} | {r['first_eval_test_ll']:.7f} | "
                      f"{r['test_ll']:.5f} +- {2 * r['test_ll_stderr']:.5f} |")
     status = 0

@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import os
 
 import numpy as np
 import pytest
@@ -122,6 +123,10 @@ def test_gas_epoch_benchmark_against_a_baseline_tree(tmp_path):
     assert ours["steps"] == base["steps"] == 4 and ours["evaluations"] == base["evaluations"] == 2
     assert res["first_eval_difference"] == 0 and res["final_difference"] == 0
     assert "first evaluation differs by 0.00e+00" in (tmp_path / "o" / "gas_epoch.md").read_text()
+    for run in (ours, base):  # each run's own CPU time (the command's, not this process's nor the sum of both)
+        assert 1.0 < run["cpu_seconds"] <= run["seconds"] * (os.cpu_count() or 1) + 0.5
+        assert run["busy_share"] == pytest.approx(run["cpu_seconds"] / (run["seconds"] * (os.cpu_count() or 1)))
+        assert run["seconds_between_evaluations"] >= 0  # two evaluation lines, one gap
     assert bench.main(["--baseline-tree", str(tmp_path)]) == 2
     # a failing command: one line naming its log, no traceback
     assert bench.main(["--data", str(data), "--out", str(tmp_path / "o2"), "--", "--layers", "0"]) == 1
