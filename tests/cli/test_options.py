@@ -37,9 +37,19 @@ def test_vi_gets_only_the_training_options_that_mean_something_for_it():
     assert not {"--eval-every", "--patience", "--bn-eval", "--epochs"} & flags
 
 
+def test_optional_counts_take_none_as_their_help_says():
+    gas = _parse(GasConfig, ["--eval-every", "none", "--checkpoint-every", "None", "--max-steps", "none"])
+    assert gas.train.eval_every is None and gas.train.checkpoint_every is None and gas.train.max_steps is None
+    assert _parse(GasConfig, ["--eval-every", "50"]).train.eval_every == 50
+    parser = add_config_options(cli.ArgumentParser(prog="t"), GasConfig)
+    assert "(none: once an epoch" in parser.format_help()
+
+
 @pytest.mark.parametrize("argv, fragment", [(["--batch-size", "0"], "--batch-size"),
                                             (["--recipe", "caret"], "--recipe"),
-                                            (["--learning-rate", "-1"], "--learning-rate")])
+                                            (["--learning-rate", "-1"], "--learning-rate"),
+                                            (["--eval-every", "0"], "expected a positive integer or 'none', got '0'"),
+                                            (["--batch-size", "none"], "--batch-size")])
 def test_bad_values_are_one_line_usage_errors(argv, fragment, capsys):
     with pytest.raises(SystemExit) as err:
         _parse(GasConfig, argv)

@@ -28,6 +28,22 @@ def _nonneg_or_pos(minimum):
     return cli.nonnegative_int if minimum == 0 else cli.positive_int
 
 
+def _or_none(parse):
+    """argparse type: `parse`'s value, or None for "none" (an optional setting's help says
+    what none means, e.g. --eval-every none)."""
+    import argparse
+
+    def parse_or_none(text):
+        if text.strip().lower() == "none":
+            return None
+        try:
+            return parse(text)
+        except argparse.ArgumentTypeError as err:
+            raise argparse.ArgumentTypeError(str(err).replace(", got", " or 'none', got", 1)) from None
+
+    return parse_or_none
+
+
 def _base_type(tp):
     """(inner type, is_list, is_optional) of an annotation."""
     optional = False
@@ -66,7 +82,7 @@ def add_config_options(parser, cls, exclude=(), default=None):
         meta = f.metadata
         flag = meta.get("flag", "--" + f.name.replace("_", "-"))
         help_text = meta.get("help", "")
-        inner, is_list, _ = _base_type(tp)
+        inner, is_list, optional = _base_type(tp)
         kwargs = {} if meta.get("positional") else {"dest": f.name}
         if inner is bool:
             if value:
@@ -78,6 +94,8 @@ def add_config_options(parser, cls, exclude=(), default=None):
             continue
         if inner is int:
             kwargs["type"] = _nonneg_or_pos(meta.get("minimum", 1))
+            if optional and not is_list:
+                kwargs["type"] = _or_none(kwargs["type"])
         elif inner is float:
             kwargs["type"] = cli.positive_float if meta.get("positive", True) else float
         elif inner is Path:
