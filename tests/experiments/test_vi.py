@@ -161,7 +161,8 @@ def test_train_vi_writes_runs_reuses_them_and_draws_the_figure(tmp_path):
 
 
 @pytest.mark.parametrize("args, fragment", [(["--targets", "U9"], "unknown target"),
-                                            (["--K", "0"], "--K")])
+                                            (["--K", "0"], "--K"),
+                                            (["--max-steps", "none"], "--max-steps needs a number")])
 def test_train_vi_bad_options(args, fragment):
     proc = _run("-m", "tfp_flows.cli.train_vi", *args)
     assert proc.returncode == 2 and fragment in proc.stderr
