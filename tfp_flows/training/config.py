@@ -28,7 +28,8 @@ class TrainConfig:
         default=1000, metadata=_opt("evaluate at batches 1, 1 + N, 1 + 2N, ... of every epoch "
                                     "(none: once an epoch, at its first batch)"))
     checkpoint_every: Optional[int] = field(
-        default=1000, metadata=_opt("checkpoint every N steps (none: at every epoch's end)"))
+        default=1000, metadata=_opt("checkpoint every N steps (none: at every epoch's end); a run also checkpoints "
+                                    "when it ends or is interrupted"))
     patience: int = field(default=30, metadata=_opt(
         "early stopping: epochs without a better validation log-likelihood (with a validation set)"))
     eval_batch_size: int = field(default=20_000, metadata=_opt("rows scored per evaluation call"))
