@@ -116,6 +116,8 @@ def run_vi(config, log=print):
     unknown = [t for t in config.targets if t not in ENERGIES]
     if unknown:
         raise UsageError(f"unknown target(s) {unknown}; choose from {sorted(ENERGIES)}")
+    if config.train.max_steps is None:  # checked here, before any work, rather than by the first run's trainer
+        raise UsageError("--max-steps needs a number: reverse KL has no epochs to end a run")
     summary, flows = [], {}
     for target in config.targets:
         log_z = log_normaliser(target)
