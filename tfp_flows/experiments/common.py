@@ -68,8 +68,9 @@ def fit_maximum_likelihood(flow, evaluator, train, sets, val, train_config, run,
     their own beside XLA's compilation."""
     from tfp_flows.training import EarlyStopping, Evaluation, MaximumLikelihood, Trainer
 
-    callbacks = [Evaluation(evaluator, {**sets, **({"val": val} if val is not None else {})},
-                            every=train_config.eval_every)]
+    evaluation = Evaluation(evaluator, {**sets, **({"val": val} if val is not None else {})},
+                            every=train_config.eval_every)
+    callbacks = [evaluation]
     stopping = None
     if val is not None:
         stopping = EarlyStopping(evaluator, val, train_config.patience, run)
@@ -80,7 +81,7 @@ def fit_maximum_likelihood(flow, evaluator, train, sets, val, train_config, run,
     with trainer.compiling_in_background():
         if start is not None:
             started = start()
-        callbacks[0].prepare(trainer)  # the evaluations' copy of the flow, while XLA compiles
+        evaluation.prepare(trainer)  # the evaluations' copy of the flow, while XLA compiles
     try:
         fit = trainer.run(resume=run.resume)
     finally:
