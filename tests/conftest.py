@@ -77,3 +77,32 @@ def fake_root(tmp_path):
     (tmp_path / "validation_list.txt").write_text("zero/00000000_nohash_0.wav\none/00000000_nohash_0.wav\n")
     (tmp_path / "testing_list.txt").write_text("zero/00000001_nohash_0.wav\nzero/00000002_nohash_0.wav\n")
     return tmp_path
+
+
+# The audio tests' tone: half a second of 440 Hz at 22,050 Hz, amplitude 0.5. MP3 and Ogg
+# Vorbis of it were made once and committed (how: tests/fixtures/audio/make_fixtures.py),
+# so that testing the decoders needs no encoder on the machine.
+AUDIO_RATE, AUDIO_TONE = 22_050, 440.0
+LOSSY = ROOT / "tests" / "fixtures" / "audio"
+
+
+def tone(seconds=0.5):
+    t = np.arange(int(AUDIO_RATE * seconds)) / AUDIO_RATE
+    return 0.5 * np.sin(2 * np.pi * AUDIO_TONE * t)
+
+
+def audio_files(folder):
+    """The tone in every supported format: WAV (8/16/24/32-bit stereo, float mono) and FLAC
+    (16/24-bit, written by soundfile on either stack) here, MP3 and Ogg from the fixtures."""
+    import soundfile
+
+    x = tone()
+    stereo = np.stack([x, x], 1)
+    files = {f"wav{8 * w}": write_wav(folder / f"w{w}.wav", stereo, rate=AUDIO_RATE, width=w, channels=2)
+             for w in (1, 2, 3, 4)}
+    files["wavfloat"] = write_wav(folder / "f.wav", x, rate=AUDIO_RATE, floating=True)
+    for bits in (16, 24):
+        files[f"flac{bits}"] = folder / f"clip{bits}.flac"
+        soundfile.write(files[f"flac{bits}"], x, AUDIO_RATE, subtype=f"PCM_{bits}")
+    files["mp3"], files["ogg"] = LOSSY / "tone.mp3", LOSSY / "tone.ogg"
+    return files

@@ -14,7 +14,7 @@ from conftest import ROOT
 PACKAGE = ROOT / "tfp_flows"
 
 # What each part may import from tfp_flows (besides itself). See ARCHITECTURE.md.
-UTILITIES = {"errors", "files", "seeding", "batches", "configs", "_version", "_lazy"}
+UTILITIES = {"errors", "files", "seeding", "batches", "configs", "_version", "_lazy", "_tflog"}
 ALLOWED = {
     "bijectors": set(),
     "datasets": {"files", "batches"},
@@ -23,7 +23,7 @@ ALLOWED = {
     "experiments": {"training", "flows", "datasets", *UTILITIES},
     "cli": {"experiments", "training", "flows", "datasets", *UTILITIES},
     # the package itself re-exports the public API (lazily)
-    "__init__": {"bijectors", "flows", "training", "seeding", "_lazy", "_version"},
+    "__init__": {"bijectors", "flows", "training", "seeding", "_lazy", "_version", "_tflog"},
     **{u: set() for u in UTILITIES},
 }
 

@@ -10,6 +10,14 @@ import os as _os
 # oneDNN notices) is noise for this project's users; a caller may still override.
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from tfp_flows._tflog import quiet_tensorflow_import, use_xla_cache  # noqa: E402
+
+# From TF 2.18 on, the variable above no longer reaches the lines TensorFlow prints while
+# it loads; they are filtered at the first import of TensorFlow instead (see _tflog).
+quiet_tensorflow_import()
+# TFP_FLOWS_XLA_CACHE=DIR: XLA's compilations are kept in DIR and reused by later runs.
+use_xla_cache()
+
 from tfp_flows._lazy import lazy_exports  # noqa: E402
 from tfp_flows._version import __version__  # noqa: E402
 

@@ -1,25 +1,17 @@
-"""Decoding with tensorflow-io (every supported format) and the cached tf.data feature pipeline."""
+"""Decoding (every supported format, by this stack's decoder: tensorflow-io or soundfile) and
+the cached tf.data feature pipeline. tests/datasets/test_audio_backends.py compares the decoders."""
 
 import json
 import os
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
-from conftest import ROOT, write_wav
+from conftest import AUDIO_RATE, AUDIO_TONE, ROOT, audio_files, tone as _tone, write_wav
 from tfp_flows.datasets import speech
 from tfp_flows.datasets.speech import pipeline
 
-RATE, TONE = 22_050, 440.0
-# MP3 and Ogg Vorbis of the same tone, made once and committed (how: make_fixtures.py
-# there), so that testing the decoders needs no encoder on the machine.
-LOSSY = ROOT / "tests" / "fixtures" / "audio"
-
-
-def _tone(seconds=0.5):
-    t = np.arange(int(RATE * seconds)) / RATE
-    return 0.5 * np.sin(2 * np.pi * TONE * t)
+RATE, TONE = AUDIO_RATE, AUDIO_TONE
 
 
 def _peak_hz(clip):
@@ -27,25 +19,8 @@ def _peak_hz(clip):
     return np.argmax(spectrum) * speech.SAMPLE_RATE / len(clip)
 
 
-def _files(folder):
-    """The same half-second 440 Hz tone at 22,050 Hz in every supported format: WAV and
-    FLAC written here, MP3 and Ogg from the committed fixtures."""
-    import tensorflow_io as tfio
-
-    x = _tone()
-    stereo = np.stack([x, x], 1)
-    files = {f"wav{8 * w}": write_wav(folder / f"w{w}.wav", stereo, rate=RATE, width=w, channels=2)
-             for w in (1, 2, 3, 4)}
-    files["wavfloat"] = write_wav(folder / "f.wav", x, rate=RATE, floating=True)
-    files["flac"] = folder / "clip.flac"  # tensorflow-io's FLAC encoder is built in
-    files["flac"].write_bytes(
-        tfio.audio.encode_flac(tf.constant((x * 32767).astype(np.int16)[:, None]), RATE).numpy())
-    files["mp3"], files["ogg"] = LOSSY / "tone.mp3", LOSSY / "tone.ogg"
-    return files
-
-
 def test_every_supported_format_decodes_to_one_second_at_16khz(tmp_path):
-    files = _files(tmp_path)
+    files = audio_files(tmp_path)
     reference = speech.read_clip(files["wavfloat"])
     assert reference.shape == (16_000,) and reference.dtype == np.float32
     # Resampled, not relabelled: the tone stays at 440 Hz (unresampled it would read 607 Hz).
@@ -54,7 +29,7 @@ def test_every_supported_format_decodes_to_one_second_at_16khz(tmp_path):
     for name, path in files.items():
         clip = speech.read_clip(path)
         assert clip.shape == (16_000,) and abs(_peak_hz(clip) - TONE) < 2, name
-        if name.startswith("wav") or name == "flac":  # lossless: the same samples up to quantisation
+        if name.startswith(("wav", "flac")):  # lossless: the same samples up to quantisation
             tol = 0.02 if name == "wav8" else 1e-3
             np.testing.assert_allclose(clip, reference, atol=tol, err_msg=name)
         else:  # lossy, with the encoder's delay: same level of signal, the same half second

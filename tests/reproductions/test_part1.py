@@ -131,5 +131,25 @@ def test_make_refuses_an_unsupported_python_in_one_line(tmp_path):
     proc = subprocess.run(["make", "-s", "venv", f"PYTHON={fake}", f"VENV={tmp_path / 'v'}"],
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode != 0
-    assert "3.9-3.12" in proc.stderr and "PYTHON=" in proc.stderr
+    assert "3.9-3.12" in proc.stderr and "3.10-3.13" in proc.stderr and "PYTHON=" in proc.stderr
     assert not (tmp_path / "v").exists()
+
+
+def test_make_chooses_the_stack_by_the_python_it_is_given(tmp_path):
+    """A Python that passes only today's stack's version check (as 3.13 does) gets today's
+    stack and its own venv; one that passes both gets the pinned stack; STACK= overrides."""
+    only_current = tmp_path / "python3"
+    # Answers the Makefile's two checks as Python 3.13 would: yes to 3.10-3.13, no to 3.9-3.12.
+    only_current.write_text('#!/bin/sh\ncase "$2" in *"(3, 10)"*) exit 0;; *) exit 1;; esac\n')
+    only_current.chmod(0o755)
+
+    def dry_run(*args):
+        proc = subprocess.run(["make", "-n", "venv", *args], capture_output=True, text=True, cwd=ROOT)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    assert "requirements-current.txt" in dry_run(f"PYTHON={only_current}")
+    assert "-m venv .venv-current" in dry_run(f"PYTHON={only_current}")
+    assert "requirements-current.txt" not in dry_run(f"PYTHON={sys.executable}", "STACK=pinned")
+    assert "-m venv .venv-current" in dry_run(f"PYTHON={sys.executable}", "STACK=current")
+    assert "-m venv .venv\n" in dry_run(f"PYTHON={sys.executable}", "STACK=pinned")

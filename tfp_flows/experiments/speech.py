@@ -58,11 +58,13 @@ class SpeechConfig:
 
 def speech_settings(config, root):
     """What a speech run computes from: its settings and data (`settings_of`) and the
-    version of the features' definitions (`FEATURE_VERSION`), so a run made before a
-    feature changed is neither resumed nor reused as current."""
+    version of the features' definitions (`FEATURE_VERSION`) and the audio decoder (their
+    resamplers differ), so a run made before a feature changed, or on the other stack, is
+    neither resumed nor reused as current."""
+    from tfp_flows.datasets.speech.audio import backend
     from tfp_flows.datasets.speech.pipeline import FEATURE_VERSION
 
-    return {**settings_of(config, root), "feature_version": FEATURE_VERSION}
+    return {**settings_of(config, root), "feature_version": FEATURE_VERSION, "audio_decoder": backend()}
 
 
 def run_speech(config, log=print):

@@ -154,7 +154,11 @@ def _parse_general(path, body, max_rows):
     """NumPy's general parser over `body` (bytes), with exact error messages (file:line: what)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        values = np.fromstring(body, dtype=np.float64, sep=" ")  # C parser; any whitespace
+        try:
+            values = np.fromstring(body, dtype=np.float64, sep=" ")  # C parser; any whitespace
+        except ValueError:  # NumPy 2 refuses text it cannot read to the end (NumPy 1 stopped there, with a warning)
+            _locate_problem(path, body, 2, max_rows)
+            _fail(path, 2, "the numbers could not be read")
     if values.size % N_COLUMNS or values.size // N_COLUMNS != _count_rows(body):
         _locate_problem(path, body, 2, max_rows)
         if values.size % N_COLUMNS:  # nothing specific found (e.g. odd blank lines)

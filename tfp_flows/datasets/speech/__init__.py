@@ -1,5 +1,5 @@
-"""Speech Commands v0.01: clips and splits (`reader`), decoding with tensorflow-io
-(`audio`), features (`features`), the tf.data pipeline with its on-disk cache
+"""Speech Commands v0.01: clips and splits (`reader`), decoding with tensorflow-io or
+soundfile (`audio`), features (`features`), the tf.data pipeline with its on-disk cache
 (`pipeline`) and a Speech-Commands-shaped folder spoken by espeak-ng (`synthetic`)."""
 
 from tfp_flows.datasets.speech.audio import AUDIO_FORMATS, SAMPLE_RATE, decode_clip, read_clip

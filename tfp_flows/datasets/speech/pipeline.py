@@ -3,12 +3,12 @@ cached on disk, batched.
 
 `extract_features(root, paths, "logmel")` is what the experiments call: it returns the
 features of every clip that could be read, the clips it kept, and one line for each
-clip it could not read. The first pass decodes (tensorflow-io, `audio.decode_clip`) and
+clip it could not read. The first pass decodes (`audio.decode_clip`: tensorflow-io or soundfile) and
 computes the features with `num_parallel_calls=AUTOTUNE` and writes them to a
 `tf.data` cache; later passes read the cache. The cache's folder name is a hash of the
 feature (and its version), the clip list, and each file's size, modification and change
 time (`tfp_flows.files.listing_sha256`, also what identifies a data folder for run
-reuse), so another feature, another list of clips or a changed file builds a new one. It is
+reuse) and the decoder, so another feature, another list of clips or a changed file builds a new one. It is
 written under a temporary name and renamed when complete: an interrupted pass leaves
 nothing that a later run would read.
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from tfp_flows.datasets.speech.audio import decode_clip, read_clip
+from tfp_flows.datasets.speech.audio import backend, decode_clip, read_clip
 from tfp_flows.datasets.speech.features import FEATURES
 from tfp_flows.files import listing_sha256
 
@@ -50,8 +50,8 @@ def clip_dataset(paths, feature=None):
 
 def cache_key(root, paths, feature):
     """Hex digest naming the cache of `feature` over `paths` (relative to `root`) as the files
-    are now (`tfp_flows.files.listing_sha256`)."""
-    return listing_sha256(root, paths, prefix=f"{feature}\0{FEATURE_VERSION}\0{Path(root).resolve()}\0")
+    are now (`tfp_flows.files.listing_sha256`), decoded by this stack's decoder."""
+    return listing_sha256(root, paths, prefix=f"{feature}\0{FEATURE_VERSION}\0{backend()}\0{Path(root).resolve()}\0")
 
 
 def extract_features(root, paths, feature, cache_dir=DEFAULT_CACHE, batch_size=256, progress=False):
