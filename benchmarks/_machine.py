@@ -27,6 +27,25 @@ def machine():
                     if k in os.environ}}
 
 
+def nominal_peak_gflops():
+    """The CPU's nominal float32 peak: cores x clock x FLOP per cycle from its vector units
+    (AVX-512: 2 FMA units x 16 lanes x 2 = 64; AVX2 with FMA: 32; else 8), as a dict with
+    how it was computed, or None where /proc/cpuinfo does not tell. An upper bound: a core
+    with one AVX-512 FMA unit, or one that lowers its clock under AVX-512, reaches less."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    mhz = [float(line.split(":", 1)[1]) for line in info.splitlines() if line.startswith("cpu MHz")]
+    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
+    if not mhz:
+        return None
+    per_cycle = 64 if "avx512f" in flags else 32 if ("avx2" in flags and "fma" in flags) else 8
+    cores = os.cpu_count() or 1
+    ghz = max(mhz) / 1000
+    return {"gflops": cores * ghz * per_cycle, "how": f"{cores} cores x {ghz:.2f} GHz x {per_cycle} FLOP/cycle"}
+
+
 def load_average():
     try:
         return os.getloadavg()
