@@ -128,8 +128,9 @@ def test_make_refuses_an_unsupported_python_in_one_line(tmp_path):
     fake = tmp_path / "python3"
     fake.write_text("#!/bin/sh\necho 'Python 3.13.0'\nexit 1\n")
     fake.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "STACK", "PYTHON")}
     proc = subprocess.run(["make", "-s", "venv", f"PYTHON={fake}", f"VENV={tmp_path / 'v'}"],
-                          capture_output=True, text=True, cwd=ROOT)
+                          capture_output=True, text=True, cwd=ROOT, env=env)
     assert proc.returncode != 0
     assert "3.9-3.12" in proc.stderr and "3.10-3.13" in proc.stderr and "PYTHON=" in proc.stderr
     assert not (tmp_path / "v").exists()
@@ -143,8 +144,11 @@ def test_make_chooses_the_stack_by_the_python_it_is_given(tmp_path):
     only_current.write_text('#!/bin/sh\ncase "$2" in *"(3, 10)"*) exit 0;; *) exit 1;; esac\n')
     only_current.chmod(0o755)
 
+    # Not the make that runs this suite's: its MAKEFLAGS would pass STACK=... down.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "STACK", "PYTHON")}
+
     def dry_run(*args):
-        proc = subprocess.run(["make", "-n", "venv", *args], capture_output=True, text=True, cwd=ROOT)
+        proc = subprocess.run(["make", "-n", "venv", *args], capture_output=True, text=True, cwd=ROOT, env=env)
         assert proc.returncode == 0, proc.stderr
         return proc.stdout
 
