@@ -144,11 +144,12 @@ def test_make_chooses_the_stack_by_the_python_it_is_given(tmp_path):
     only_current.write_text('#!/bin/sh\ncase "$2" in *"(3, 10)"*) exit 0;; *) exit 1;; esac\n')
     only_current.chmod(0o755)
 
-    # Not the make that runs this suite's: its MAKEFLAGS would pass STACK=... down.
+    # Not the make that runs this suite's: its MAKEFLAGS would pass STACK=... down. -B: the
+    # commands are printed whether or not the venv exists already.
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "STACK", "PYTHON")}
 
     def dry_run(*args):
-        proc = subprocess.run(["make", "-n", "venv", *args], capture_output=True, text=True, cwd=ROOT, env=env)
+        proc = subprocess.run(["make", "-n", "-B", "venv", *args], capture_output=True, text=True, cwd=ROOT, env=env)
         assert proc.returncode == 0, proc.stderr
         return proc.stdout
 
