@@ -49,7 +49,11 @@ class Evaluator:
         # chunk across cores (P2's model: about 1.7x the rows/s of the graph executor on 2
         # cores, TF 2.21); TF 2.16's runs it on one core (about 1.0-1.4x, not kept). One
         # compilation per chunk size: the full chunks and a set's short last one.
-        self.xla = xla_pays() if xla is None else bool(xla)
+        # Not with variables on several devices (a tf.distribute strategy's mirrored copies):
+        # XLA's compiled chunk cannot read a variable placed on another device.
+        distributed = tf.distribute.has_strategy() or any(
+            isinstance(v, tf.distribute.DistributedValues) for v in flow.variables)
+        self.xla = (xla_pays() and not distributed) if xla is None else bool(xla)
 
         # Any number of rows: one trace (a set's short last chunk would otherwise trace
         # the flow a second time, some 4 s for P2's model).
