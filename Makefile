@@ -88,7 +88,7 @@ lint: $(STAMP)
 
 # Without STACK: every stack this machine has a Python for (both here), the current one on
 # CURRENT_TESTS (README, "Tests on both stacks"); with STACK=...: that stack, the whole suite.
-# Left out on today's stack in that run (about 5 of its 16 minutes; each still runs on the
+# Left out on today's stack in that run (about 5 minutes of it; each still runs on the
 # pinned stack, and every test file keeps tests on both): the two longest multi-worker
 # tf.distribute runs, P2's GAS info-rows run, the distribute benchmark's smoke run and
 # P1's runner test (tests/test_stacks.py runs P1 on both stacks and compares).
