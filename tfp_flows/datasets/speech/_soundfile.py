@@ -21,7 +21,7 @@ import numpy as np
 
 from tfp_flows.datasets.speech._common import AUDIO_FORMATS, SAMPLE_RATE
 
-__all__ = ["decode_clip", "decode_native", "loads", "to_clip"]
+__all__ = ["decode_bytes", "decode_clip", "decode_native", "loads", "to_clip"]
 
 # Containers read; libsndfile's other formats (AIFF, AU, ...) are refused like on the pinned stack.
 _FORMATS = {"WAV", "WAVEX", "FLAC", "OGG", "MP3"}
@@ -107,7 +107,8 @@ def to_clip(audio, rate):
     return out
 
 
-def _decode_bytes(raw):
+def decode_bytes(raw):
+    """A file's bytes -> float32 [16000] (numpy); ValueError with the reason."""
     return to_clip(*decode_native(raw))
 
 
@@ -117,5 +118,5 @@ def decode_clip(raw):
     read raises, when the value is computed, an error whose message holds the reason."""
     import tensorflow as tf
 
-    clip = tf.numpy_function(_decode_bytes, [raw], tf.float32, stateful=False, name="decode_audio")
+    clip = tf.numpy_function(decode_bytes, [raw], tf.float32, stateful=False, name="decode_audio")
     return tf.ensure_shape(clip, [SAMPLE_RATE])

@@ -54,10 +54,9 @@ def backend():
                 _chosen[key] = name
                 break
         else:
-            why = ("tensorflow-io's kernels do not load with this TensorFlow" if asked == "tensorflow-io"
-                   else "soundfile is not installed")
-            if not asked:
-                why = "neither tensorflow-io (with loadable kernels) nor soundfile is installed"
+            why = {"": "neither tensorflow-io (with loadable kernels) nor soundfile is installed",
+                   "tensorflow-io": "tensorflow-io's kernels do not load with this TensorFlow",
+                   "soundfile": "soundfile is not installed"}[asked]
             raise ValueError(f"no audio decoder: {why} (see README, 'Why these versions')")
     return _chosen[key]
 
@@ -120,8 +119,7 @@ def read_clip(path):
 
         try:
             with open(path, "rb") as f:
-                raw = f.read()
-            return _soundfile.to_clip(*_soundfile.decode_native(raw))
+                return _soundfile.decode_bytes(f.read())
         except (OSError, ValueError) as err:
             raise ValueError(error_line(path, err)) from None
     import tensorflow as tf
