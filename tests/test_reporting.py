@@ -53,6 +53,19 @@ def test_bounds_rules_and_info_rows(tmp_path):
     assert table.count("info") >= 2
 
 
+def test_both_bounds_are_enforced(tmp_path):
+    # Each bound alone, and both together: a value past either one fails.
+    ledger = _ledger(tmp_path, {"lo": _entry(min=1.0), "hi": _entry(max=2.0), "both": _entry(min=1.0, max=2.0)})
+    report = Report("t", ledger)
+    assert report.compare("hi", 1.5) is True
+    assert report.compare("hi", 2.5) is False
+    assert report.compare("both", 1.5) is True
+    assert report.compare("both", 2.5) is False
+    assert report.compare("both", 0.5) is False
+    assert report.compare("hi", [1.0, 2.01]) is False  # every element is checked
+    assert "<= 2" in report.render()
+
+
 def test_nan_is_never_within_tolerance(tmp_path):
     report = Report("t", _ledger(tmp_path, {"a": _entry(value=1.0, tolerance=1.0)}))
     assert report.compare("a", np.nan) is False

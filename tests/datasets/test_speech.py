@@ -134,6 +134,19 @@ def test_anomaly_report_counts_and_threshold():
         threshold_from([1, 2], 1.5)
 
 
+def test_anomaly_report_compares_means_and_orients_the_auc():
+    # The word's mean (2.67) is below the target's (3), its median (4) above: the count
+    # must follow the mean. target vs word: 3 pairs won, 2 ties, of 9 -> 4/9 (swapping the
+    # arguments would give 5/9).
+    report = anomaly_report([2.0, 3.0, 4.0], {"w": [0.0, 4.0, 4.0]})
+    assert report["words"]["w"]["above_target"] is False and report["n_above"] == 0
+    assert report["words"]["w"]["mean_log_likelihood"] == pytest.approx(8 / 3)
+    assert report["words"]["w"]["auc"] == pytest.approx(4 / 9)
+    assert report["overall_auc"] == pytest.approx(4 / 9)
+    skewed = anomaly_report([0.0, 0.0, 9.0], {"v": [1.0, 3.5, 3.5]})  # word mean 2.67 < 3 < its median 3.5
+    assert skewed["words"]["v"]["above_target"] is False and skewed["target_mean_log_likelihood"] == 3.0
+
+
 def _run(*args, cwd=ROOT):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     return subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env)

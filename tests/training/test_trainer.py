@@ -474,3 +474,32 @@ def test_compiling_ahead_changes_nothing_and_reports_errors(splits):
     with pytest.raises(RuntimeError, match="cannot be built"):
         with trainer.compiling_in_background():
             pass
+
+
+def test_early_stopping_counts_epochs_without_improvement_since_the_last_one():
+    # Validation scores 1, 0, 2, 1, 1 with patience 2: the improvement at epoch 3 starts
+    # the count again, so training stops after epoch 5 (two in a row without improvement),
+    # not after epoch 4; the best weights (epoch 3's) come back at the end.
+    scores = iter([1.0, 0.0, 2.0, 1.0, 1.0])
+    weight = tf.Variable(0.0)
+
+    class FakeTrainer:
+        flow = type("F", (), {"variables": [weight]})()
+        step = 0
+
+        def record(self, row):
+            pass
+
+        def log(self, line):
+            pass
+
+    trainer = FakeTrainer()
+    stopping = EarlyStopping(lambda val: (next(scores),), val=None, patience=2)
+    stops = []
+    for epoch in range(1, 6):
+        weight.assign(float(epoch))
+        stops.append(stopping.on_epoch_end(trainer, epoch, 0.0))
+    assert stops == [False, False, False, False, True]
+    assert int(stopping.bad_epochs.numpy()) == 2 and float(stopping.best_val.numpy()) == 2.0
+    stopping.on_train_end(trainer)
+    assert float(weight.numpy()) == 3.0
