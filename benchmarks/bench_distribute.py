@@ -37,12 +37,12 @@ def _worker(args):
     strategy, chief = distribute.start(config)
     import numpy as np
 
-    from tfp_flows.experiments.common import MAFOptions, build_maf
+    from tfp_flows.flows import MAFOptions, build_flow
 
     rng = np.random.default_rng(0)
     data = (rng.normal(size=(200_000, 8)) @ rng.normal(size=(8, 8))).astype(np.float32)
     data = (data - data.mean(0)) / data.std(0)
-    flow = build_maf(MAFOptions(layers=args.layers, hidden_units=args.hidden), 8, seed=0, strategy=strategy)
+    flow = build_flow("maf", 8, MAFOptions(layers=args.layers, hidden_units=args.hidden), seed=0, strategy=strategy)
     trainer = Trainer(flow, MaximumLikelihood(data, args.batch, seed=0), config, log=lambda *_: None,
                       strategy=strategy)
     trainer.train_steps(args.warmup)

@@ -116,9 +116,9 @@ class TFPWorker:
 
     def _generic_log_prob(self, x):
         """Densities through TFP's generic bijector calls (each MADE runs twice), in
-        training mode (the flow's private training-mode chain)."""
+        training mode (the flow's layers with batch norm in training mode)."""
         y, total = self.tf.identity(x), 0.0
-        for b in self.flow._bijector(training=True).bijectors:
+        for b in self.flow.training_bijectors:
             total += b.inverse_log_det_jacobian(y, event_ndims=1)
             y = b.inverse(y)
         return self.flow.base.log_prob(y) + total

@@ -22,7 +22,7 @@ def main():
     import tensorflow as tf
     import tf_keras
 
-    from tfp_flows.experiments.common import MAFOptions, build_maf
+    from tfp_flows.flows import MAFOptions, build_flow
     from tfp_flows.training.steps import make_distributed_train_loop, make_train_loop
 
     rng = np.random.default_rng(0)
@@ -33,7 +33,7 @@ def main():
 
     def setup(strategy):
         scope = strategy.scope() if strategy else tf.init_scope()
-        flow = build_maf(options, 8, seed=0, strategy=strategy)
+        flow = build_flow("maf", 8, options, seed=0, strategy=strategy)
         with scope:
             optimizer = tf_keras.optimizers.Adam(1e-2)
             step = tf.Variable(0, dtype=tf.int64)

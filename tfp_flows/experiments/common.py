@@ -1,26 +1,26 @@
-"""What the experiments share: the MAF's options, opening a run folder, a run's settings."""
+"""What the experiments share: the flow families' options and field, opening a run folder,
+a run's settings."""
 
 import hashlib
 import json
+from dataclasses import field
 
 from tfp_flows.configs import as_dict, replace, settings_dict
 from tfp_flows.errors import UsageError
 from tfp_flows.files import content_identity as data_identity
 from tfp_flows.files import read_json
 from tfp_flows.flows.options import MAFOptions
+from tfp_flows.flows.registry import DEFAULT_FAMILY, DENSITY_FAMILIES
 
-__all__ = ["as_dict", "build_maf", "check_quantile", "data_identity", "fit_maximum_likelihood", "MAFOptions",
+__all__ = ["as_dict", "flow_field", "check_quantile", "data_identity", "fit_maximum_likelihood", "MAFOptions",
            "open_run", "read_json", "replace", "settings_key", "settings_of"]
 
 
-def build_maf(options, dims, seed, strategy=None):
-    """P2's MAF as `options` say (in `strategy`'s scope when one is given)."""
-    import contextlib
-
-    from tfp_flows.flows import MAFFlow
-
-    with strategy.scope() if strategy is not None else contextlib.nullcontext():
-        return MAFFlow(dims, options, seed=seed)
+def flow_field():
+    """The `flow` field of an experiment's config: the family trained, by its registry name."""
+    return field(default=DEFAULT_FAMILY, metadata={
+        "help": "flow family (tfp_flows.flows.registry; P2's masked autoregressive flow)",
+        "choices": DENSITY_FAMILIES})
 
 
 def open_run(config, out):

@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_flows.experiments.common import read_json
+from tfp_flows.flows import registry
 
 __all__ = ["RunModel", "export_run", "load_run", "SIDECAR"]
 
@@ -44,14 +45,17 @@ def _run_kind(results):
     raise ValueError("results.json is not from a GAS, speech or VI run")
 
 
+# The class names runs recorded before the family was (results.json's "flow_class").
+_OLD_FAMILIES = {"MAFFlow": "maf", "VIFlow": "vi", "SplineCouplingFlow": "spline-coupling",
+                 "AffineLeakyReLUFlow": "affine-leaky-relu"}
+
+
 def load_run(run_dir):
     """(flow with the run's weights, results, kind) of a finished run folder.
 
     Raises:
       ValueError: one line naming the folder when it holds no finished run or no weights.
     """
-    from tfp_flows import flows
-
     run_dir = Path(run_dir)
     results = read_json(run_dir / "results.json")
     if results is None:
@@ -60,16 +64,17 @@ def load_run(run_dir):
         kind = _run_kind(results)
     except ValueError as err:
         raise ValueError(f"{run_dir}: {err}") from None
-    default = "VIFlow" if kind == "vi" else "MAFFlow"  # (runs from before flow_class was recorded)
-    cls = getattr(flows, results.get("flow_class", default), None)
+    family = results.get("flow_family") or _OLD_FAMILIES.get(results.get("flow_class", ""))
+    if family is None and "flow_class" not in results:  # runs from before flow_class was recorded
+        family = "vi" if kind == "vi" else "maf"
     config = results.get("model")
     if config is None and kind == "vi":  # runs from before "model" was recorded
         s = results["settings"]
         config = {"kind": results["flow"], "layers": results["K"], "hidden": s.get("iaf_hidden") or [16],
                   "seed": results["seed"]}
-    if cls is None or config is None:
+    if family not in registry.FAMILIES or config is None:
         raise ValueError(f"{run_dir}: results.json does not say which flow it trained")
-    flow = cls(**config)
+    flow = registry.flow_from_record(family, config)
     best = run_dir / "best" / "weights"
     path = str(best) if best.with_name("weights.index").exists() else tf.train.latest_checkpoint(
         str(run_dir / "checkpoints"))

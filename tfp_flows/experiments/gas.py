@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from tfp_flows.experiments.common import MAFOptions, as_dict, build_maf, fit_maximum_likelihood, open_run, settings_of
+from tfp_flows.experiments.common import MAFOptions, as_dict, fit_maximum_likelihood, flow_field, open_run, settings_of
+from tfp_flows.flows.registry import build_flow, family_of
 from tfp_flows.training.config import TrainConfig
 
 __all__ = ["DEFAULT_GAS_DATA", "GasConfig", "run_gas"]
@@ -32,6 +33,7 @@ class GasConfig:
     threshold_quantile: float = field(default=0.01, metadata={
         "help": "flag rows below this quantile of the held-out rows' log-density (validation rows, "
                 "or test rows when the recipe has none)"})
+    flow: str = flow_field()
     model: MAFOptions = field(default_factory=MAFOptions)
     train: TrainConfig = field(default_factory=TrainConfig)
     out: Optional[Path] = field(default=None, metadata={
@@ -74,7 +76,7 @@ def run_gas(config, log=print):
     log(f"{data}: {len(values)} rows; recipe {cfg.recipe!r} keeps {' '.join(splits.columns_kept)}; "
         f"{splits.sizes()}")
     seed_everything(cfg.train.seed)
-    flow = build_maf(cfg.model, splits.dims, cfg.train.seed, strategy)
+    flow = build_flow(cfg.flow, splits.dims, cfg.model, cfg.train.seed, strategy)
     evaluator = Evaluator(flow, cfg.train.bn_eval, cfg.train.eval_batch_size)
 
     base_log_prob = tf.function(flow.base.log_prob)
@@ -104,7 +106,7 @@ def run_gas(config, log=print):
         "test_log_likelihood": {"mean": test_mean, "stderr": test_se},
         "base_log_likelihood_test": base_ll, "bn_eval": cfg.train.bn_eval,
         **fit, "best_val_log_likelihood": best_val,
-        "seed": cfg.train.seed, "settings": settings, "flow_class": type(flow).__name__,
+        "seed": cfg.train.seed, "settings": settings, "flow_family": family_of(flow), "flow_class": type(flow).__name__,
         # log-densities here are of the standardised columns; the raw rows' are lower by
         # sum(log std) (tfp_flows.experiments.export bakes that in)
         "standardisation": {"columns": splits.columns_kept, "mean": splits.mean.tolist(),

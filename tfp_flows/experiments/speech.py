@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from tfp_flows.experiments.common import MAFOptions, as_dict, build_maf, fit_maximum_likelihood, open_run, settings_of
+from tfp_flows.experiments.common import MAFOptions, as_dict, fit_maximum_likelihood, flow_field, open_run, settings_of
+from tfp_flows.flows.registry import build_flow, family_of
 from tfp_flows.training.config import TrainConfig
 
 __all__ = ["DEFAULT_SPEECH_DATA", "SpeechConfig", "run_speech", "speech_settings"]
@@ -44,6 +45,7 @@ class SpeechConfig:
     cache: Path = field(default=DEFAULT_FEATURE_CACHE, metadata={
         "help": "folder of the features' tf.data caches (one per feature and clip list; safe to delete)",
         "affects_results": False})
+    flow: str = flow_field()
     model: MAFOptions = field(default_factory=lambda: MAFOptions(hidden_units=[512, 512]))
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         learning_rate=1e-3, epochs=10, eval_every=None, checkpoint_every=None))
@@ -113,7 +115,7 @@ def run_speech(config, log=print):
         f"{len(test)} test clips; {len(others)} other words; features {cfg.features!r} ({train.shape[1]} values)")
 
     seed_everything(cfg.train.seed)
-    flow = build_maf(cfg.model, train.shape[1], cfg.train.seed, strategy)
+    flow = build_flow(cfg.flow, train.shape[1], cfg.model, cfg.train.seed, strategy)
     evaluator = Evaluator(flow, cfg.train.bn_eval, cfg.train.eval_batch_size)
     settings, _ = run.start(speech_settings(cfg, root), as_dict(cfg))
     sets = {"test": test, "first_batch": train[:cfg.train.batch_size], **others}
@@ -133,7 +135,7 @@ def run_speech(config, log=print):
         "skipped_clips": bad,
         "test_log_likelihood": {"mean": test_mean, "stderr": test_se}, "bn_eval": cfg.train.bn_eval,
         **fit, "best_val_log_likelihood": best_val,
-        "seed": cfg.train.seed, "settings": settings, "flow_class": type(flow).__name__,
+        "seed": cfg.train.seed, "settings": settings, "flow_family": family_of(flow), "flow_class": type(flow).__name__,
         "anomaly": report,
         "threshold": {"value": threshold, "quantile": cfg.threshold_quantile,
                       "reference": "validation clips" if val is not None else "training clips"},

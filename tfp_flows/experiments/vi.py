@@ -19,6 +19,7 @@ import numpy as np
 from tfp_flows.errors import UsageError
 from tfp_flows.experiments.common import as_dict, read_json, replace, settings_of
 from tfp_flows.files import write_json_atomic
+from tfp_flows.flows.registry import family_of
 from tfp_flows.training.config import TrainConfig
 
 __all__ = ["VIConfig", "kl_divergence", "run_vi", "run_vi_one"]
@@ -98,7 +99,7 @@ def run_vi_one(config, target, kind, K, seed, log_z, log=print):
     fit = trainer.run(resume=run.resume)
     kl, se = kl_divergence(flow, target, log_z[0], n=config.kl_samples)
     res = {"target": target, "flow": kind, "K": K, "seed": seed, "n_params": flow.count_params(),
-           "model": flow.config, "flow_class": type(flow).__name__,
+           "model": flow.config, "flow_family": family_of(flow), "flow_class": type(flow).__name__,
            "kl": {"mean": kl, "stderr": se}, "log_z": {"value": log_z[0], "grid_error": log_z[1]},
            "skipped_steps": fit["skipped_steps"], "steps": fit["steps"],
            "loss_history": [[r["step"], r["loss"]] for r in trainer.records if "loss" in r],

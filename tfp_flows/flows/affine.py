@@ -5,7 +5,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_flows.bijectors import leaky_relu, low_rank_affine, positive_slope
-from tfp_flows.flows.base import Flow, check_positive_int, transformed
+from tfp_flows.flows.base import Flow, check_positive_int
 
 tfd = tfp.distributions
 
@@ -59,14 +59,8 @@ class AffineLeakyReLUFlow(Flow):
             self.perturb_factor = tf.Variable(
                 _glorot_uniform(rng, (dims, rank)), dtype=dtype, name="V")
             self.alpha = positive_slope(_glorot_uniform(rng, ()), dtype=dtype)
-        self.base = tfd.MultivariateNormalDiag(loc=tf.zeros(dims, dtype=dtype))
-        self._eval_distribution = transformed(
-            self.base,
-            [
-                low_rank_affine(self.shift, self.scale_tril_params, self.perturb_factor),
-                leaky_relu(self.alpha),
-            ],
-        )
-
-    def _config(self):
-        return dict(self._args)
+        # The affine map acts first on base samples, so the leaky ReLU is the data side.
+        self.assemble(tfd.MultivariateNormalDiag(loc=tf.zeros(dims, dtype=dtype)),
+                      [leaky_relu(self.alpha),
+                       low_rank_affine(self.shift, self.scale_tril_params, self.perturb_factor)],
+                      self._args)

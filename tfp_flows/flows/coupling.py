@@ -80,8 +80,5 @@ class SplineCouplingFlow(Flow):
             bijectors.append(tfb.RealNVP(num_masked=kept, bijector_fn=cond, name=f"coupling_{i}"))
             if i < layers - 1:
                 bijectors.append(tfb.Permute(list(range(dims))[::-1]))
-        self.base = tfd.MultivariateNormalDiag(loc=tf.zeros(dims, dtype))
-        self._eval_distribution = tfd.TransformedDistribution(self.base, tfb.Chain(bijectors[::-1]))
-
-    def _config(self):
-        return dict(self._args)
+        # Listed in the sampling direction above: the contract lists the data side first.
+        self.assemble(tfd.MultivariateNormalDiag(loc=tf.zeros(dims, dtype)), bijectors[::-1], self._args)

@@ -112,36 +112,30 @@ class MAFFlow(Flow):
             self.permutations = [rng.permutation(dims) for _ in range(layers - 1)]
         else:
             self.permutations = []
-        self._maf_index = {f"maf_{i}": i for i in range(layers)}
-        self.base = tfd.MultivariateNormalDiag(loc=tf.zeros(dims, dtype=dtype))
-        # Private: in training mode TFP's own log_prob over this chain is wrong (see above).
-        self._eval_chain = self._chain(training=False)
-        self._train_chain = self._chain(training=True) if batch_norm else self._eval_chain
+        base = tfd.MultivariateNormalDiag(loc=tf.zeros(dims, dtype=dtype))
+        bijectors, self._one_pass = [], {}
+        for i in range(layers):
+            fn = self._shift_and_log_scale(self.made[i])
+            maf = tfb.MaskedAutoregressiveFlow(shift_and_log_scale_fn=fn, name=f"maf_{i}")
+            self._one_pass[maf.name] = fn
+            bijectors.append(maf)
+            if self.batch_norms:
+                bijectors.append(tfb.BatchNormalization(batchnorm_layer=self.batch_norms[i], name=f"bn_{i}"))
+            if self.permutations and i < layers - 1:
+                bijectors.append(tfb.Permute(self.permutations[i].tolist(), name=f"permute_{i}"))
+        self.assemble(base, bijectors, self._args)
         # Build every layer's weights now (in evaluation mode: no moving-statistics update).
         self.log_prob(tf.zeros([2, dims], dtype))
 
-    def log_prob(self, x, training=False):
-        """log p(x) for x of shape [n, D]; returns [n].
-
-        With ``training=True`` batch normalisation uses the statistics of `x` as one
-        batch (and updates its moving statistics, as in training); otherwise it uses
-        the moving statistics.
-        """
-        x = tf.identity(x)  # a new tensor: never answered from TFP's bijector cache
-        chain = self._train_chain if training else self._eval_chain
-        y, total = x, tf.zeros([], x.dtype)
-        for b in chain.bijectors:  # data -> base, in list order
-            if isinstance(b, tfb.MaskedAutoregressiveFlow):
-                # The MAF inverse, y -> (y - shift(y)) exp(-log_scale(y)), with one
-                # network pass for both the value and the log-det (tests compare it
-                # with the bijector's own inverse and inverse log-det).
-                shift, log_scale = self._shift_and_log_scale(self.made[self._maf_index[b.name]])(y)
-                total -= tf.reduce_sum(log_scale, axis=-1)
-                y = (y - shift) * tf.exp(-log_scale)
-            else:
-                total += b.inverse_log_det_jacobian(y, event_ndims=1)
-                y = b.inverse(y)
-        return self.base.log_prob(y) + total
+    def _inverse_step(self, bijector, y, event_ndims):
+        """A MAF layer's inverse, y -> (y - shift(y)) exp(-log_scale(y)), with one network
+        pass for both the value and the log-det (tests compare it with the bijector's own
+        inverse and inverse log-det); any other layer through TFP's generic calls."""
+        fn = self._one_pass.get(bijector.name) if isinstance(bijector, tfb.MaskedAutoregressiveFlow) else None
+        if fn is None:
+            return super()._inverse_step(bijector, y, event_ndims)
+        shift, log_scale = fn(y)
+        return (y - shift) * tf.exp(-log_scale), -tf.reduce_sum(log_scale, axis=-1)
 
     def _shift_and_log_scale(self, made):
         """`x -> (shift, log_scale)` of one MADE, clipped if configured."""
@@ -154,24 +148,3 @@ class MAFFlow(Flow):
                 log_scale = tfp.math.clip_by_value_preserve_gradient(log_scale, lo, hi)
             return shift, log_scale
         return fn
-
-    def _chain(self, training):
-        bijectors = []
-        for i in range(self.layers):
-            bijectors.append(tfb.MaskedAutoregressiveFlow(
-                shift_and_log_scale_fn=self._shift_and_log_scale(self.made[i]), name=f"maf_{i}"))
-            if self.batch_norms:
-                bijectors.append(tfb.BatchNormalization(
-                    batchnorm_layer=self.batch_norms[i], training=training, name=f"bn_{i}"))
-            if self.permutations and i < self.layers - 1:
-                bijectors.append(tfb.Permute(self.permutations[i].tolist(), name=f"permute_{i}"))
-        return tfb.Chain(bijectors, name="maf_chain")
-
-    def moving_statistics(self):
-        return [v for layer in self.batch_norms for v in layer.non_trainable_variables]
-
-    def _bijector(self, training):
-        return self._train_chain if training else self._eval_chain
-
-    def _config(self):
-        return dict(self._args)

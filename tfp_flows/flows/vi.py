@@ -6,7 +6,7 @@ import tensorflow_probability as tfp
 import tf_keras
 
 from tfp_flows.bijectors import Planar, Radial
-from tfp_flows.flows.base import Flow, check_positive_int, transformed
+from tfp_flows.flows.base import Flow, check_positive_int
 
 tfb, tfd = tfp.bijectors, tfp.distributions
 
@@ -60,10 +60,6 @@ class VIFlow(Flow):
                 bijectors.append(tfb.Invert(tfb.MaskedAutoregressiveFlow(made)))
                 if k < layers - 1:
                     bijectors.append(tfb.Permute(list(range(dims))[::-1]))
-        self.bijectors = bijectors
-        self.base = tfd.MultivariateNormalDiag(loc=tf.zeros(dims, dtype))
-        self._eval_distribution = transformed(self.base, bijectors)
+        # Built in the sampling direction: the contract lists the data side first.
+        self.assemble(tfd.MultivariateNormalDiag(loc=tf.zeros(dims, dtype)), bijectors[::-1], self._args)
         self.sample_and_log_prob(2, seed=(0, 0))  # build every variable now
-
-    def _config(self):
-        return dict(self._args)

@@ -1,0 +1,65 @@
+"""The flow families by name: the one place experiments, commands and run folders get a
+flow class from.
+
+A family is a `Flow` subclass registered under a short name. The families that train on
+data (`DENSITY_FAMILIES`) are built by `build_flow(family, dims, options, seed)`; every
+family is rebuilt from a run's record by `flow_from_record`. A new family: write its
+module under `tfp_flows/flows/`, then add one line to `FAMILIES` (and to
+`DENSITY_FAMILIES` when it is built from `dims` and an options dataclass).
+No TensorFlow is imported here until a class is asked for.
+"""
+
+import contextlib
+import importlib
+from typing import Any, Dict, Optional
+
+__all__ = ["DEFAULT_FAMILY", "DENSITY_FAMILIES", "FAMILIES", "build_flow", "family_of", "flow_class",
+           "flow_from_record"]
+
+# name -> "module:class"
+FAMILIES: Dict[str, str] = {
+    "maf": "tfp_flows.flows.maf:MAFFlow",
+    "spline-coupling": "tfp_flows.flows.coupling:SplineCouplingFlow",
+    "affine-leaky-relu": "tfp_flows.flows.affine:AffineLeakyReLUFlow",
+    "vi": "tfp_flows.flows.vi:VIFlow",
+}
+# The families `build_flow` makes from (dims, options dataclass, seed): what `--flow` offers.
+DENSITY_FAMILIES = ("maf",)
+DEFAULT_FAMILY = "maf"  # P2's
+
+
+def flow_class(family: str) -> type:
+    """The `Flow` subclass registered as `family` (ValueError naming the known ones)."""
+    try:
+        module, name = FAMILIES[family].split(":")
+    except KeyError:
+        raise ValueError(f"unknown flow family {family!r} (known: {', '.join(sorted(FAMILIES))})") from None
+    return getattr(importlib.import_module(module), name)
+
+
+def family_of(flow: Any) -> str:
+    """The registered name of `flow`'s class (ValueError for an unregistered one)."""
+    cls = type(flow)
+    for family, target in FAMILIES.items():
+        module, name = target.split(":")
+        if cls.__module__ == module and cls.__name__ == name:
+            return family
+    raise ValueError(f"{cls.__name__} is not a registered flow family")
+
+
+def build_flow(family: str, dims: int, options: Any = None, seed: int = 0, strategy: Any = None):
+    """A fresh flow of a density family for `dims` columns, its architecture from `options`
+    (the family's options dataclass; None: its defaults), in `strategy`'s scope when given."""
+    if family not in DENSITY_FAMILIES:
+        raise ValueError(f"flow family {family!r} does not train on data here (choose from: "
+                         f"{', '.join(DENSITY_FAMILIES)})")
+    cls = flow_class(family)
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        return cls(dims, options, seed=seed)
+
+
+def flow_from_record(family: str, config: Dict[str, Any], strategy: Optional[Any] = None):
+    """The flow a run recorded (its family and `config`), with fresh weights."""
+    cls = flow_class(family)
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        return cls.from_config(config)
