@@ -1,0 +1,38 @@
+"""The list of tests left out on today's stack in `make test` (tests/not_on_todays_stack.txt):
+every entry names a test that exists, and every test file keeps tests on both stacks."""
+
+import os
+import subprocess
+import sys
+
+from conftest import ROOT, subset_ids
+
+
+def _collected():
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                           "tests"], capture_output=True, text=True, cwd=ROOT)
+    return [line.strip() for line in proc.stdout.splitlines() if "::" in line]
+
+
+def test_every_listed_test_exists_and_every_file_keeps_tests_on_todays_stack():
+    collected = _collected()
+    listed = subset_ids()
+    assert len(collected) > 300 and listed
+    assert len(set(listed)) == len(listed), "a test is listed twice"
+    missing = [node for node in listed if node not in collected]
+    assert not missing, f"listed but not collected (renamed or removed?): {missing}"
+    files = {node.split("::")[0] for node in collected}
+    kept = {node.split("::")[0] for node in collected if node not in set(listed)}
+    assert files == kept, f"files with no test left on today's stack: {sorted(files - kept)}"
+
+
+def test_the_subset_is_applied_only_when_asked():
+    # A run of one listed test: collected normally, deselected under TFP_FLOWS_SUBSET=current.
+    node = next(n for n in subset_ids() if "test_vi.py" in n)
+    base = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", node]
+    env = {k: v for k, v in os.environ.items() if k != "TFP_FLOWS_SUBSET"}
+    plain = subprocess.run(base, capture_output=True, text=True, cwd=ROOT, env=env)
+    subset = subprocess.run(base, capture_output=True, text=True, cwd=ROOT,
+                            env={**env, "TFP_FLOWS_SUBSET": "current"})
+    assert node in plain.stdout and "1 test collected" in plain.stdout
+    assert node not in subset.stdout and "1 deselected" in subset.stdout
