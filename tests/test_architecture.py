@@ -127,3 +127,46 @@ def test_no_message_or_doc_sends_a_user_to_this_projects_own_machines():
              *(ROOT / "docs").glob("*.md"), ROOT / "Makefile"]
     offenders = [str(p.relative_to(ROOT)) for p in texts if "../shared" in p.read_text()]
     assert not offenders
+
+
+def _classes(path):
+    return [node for node in ast.parse(path.read_text()).body if isinstance(node, ast.ClassDef)]
+
+
+def test_every_flow_family_is_assembled_registered_and_property_checked():
+    """ARCHITECTURE.md's "A new flow family", kept true: each `Flow` subclass in flows/
+    calls `assemble`, touches no private attribute of its distribution, is registered,
+    and is a case of tests/flows/test_flow_properties.py."""
+    from tfp_flows.flows.registry import FAMILIES
+
+    registered = {target.split(":")[1]: target.split(":")[0] for target in FAMILIES.values()}
+    properties = (ROOT / "tests" / "flows" / "test_flow_properties.py").read_text()
+    found = []
+    for path in sorted((PACKAGE / "flows").glob("*.py")):
+        if path.name == "base.py":
+            continue
+        text = path.read_text()
+        for cls in _classes(path):
+            if not any(isinstance(b, ast.Name) and b.id == "Flow" for b in cls.bases):
+                continue
+            found.append(cls.name)
+            source = ast.get_source_segment(text, cls)
+            assert "self.assemble(" in source, f"{cls.name} does not call assemble"
+            assert not re.search(r"\._(chained|eval_distribution|distribution)\b", source), cls.name
+            module = "tfp_flows.flows." + path.stem
+            assert registered.get(cls.name) == module, f"{cls.name} is not in flows/registry.py's FAMILIES"
+            assert re.search(rf"\b{cls.name}\(", properties), f"{cls.name} has no case in test_flow_properties.py"
+    assert sorted(found) == sorted(registered), "a registered family is not a Flow subclass in flows/"
+
+
+def test_every_experiment_is_a_config_and_a_run_function_and_builds_flows_by_name():
+    """ARCHITECTURE.md's "A new experiment": experiments/<name>.py holding a run_<name>
+    has a config dataclass; none builds a flow family by its class."""
+    for path in sorted((PACKAGE / "experiments").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        runs = [n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("run_")]
+        if not runs:
+            continue
+        configs = [c.name for c in _classes(path) if c.name.endswith("Config")]
+        assert configs, f"{path.name}: run function without a config dataclass"
+        assert "MAFFlow(" not in path.read_text(), f"{path.name} builds MAFFlow by hand (use build_flow)"
