@@ -33,13 +33,13 @@ def main():
 
     import numpy as np
 
-    from tfp_flows.experiments.common import MAFOptions, build_maf
+    from tfp_flows.flows import MAFOptions, build_flow
 
     rng = np.random.default_rng(0)
     data = (rng.normal(size=(6000, 8)) @ rng.normal(size=(8, 8))).astype(np.float32)
     data = (data - data.mean(0)) / data.std(0)
     options = MAFOptions(layers=args.layers, hidden_units=args.hidden, batch_norm=args.bn)
-    flow = build_maf(options, 8, seed=0, strategy=strategy)
+    flow = build_flow("maf", 8, options, seed=0, strategy=strategy)
     trainer = Trainer(flow, MaximumLikelihood(data, 100, seed=0), config, log=lambda *_: None, strategy=strategy)
     losses = trainer.train_steps(args.steps)
     replicas = 1 if strategy is None else strategy.num_replicas_in_sync
