@@ -36,7 +36,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from tfp_flows.datasets.speech import list_clips
-    from tfp_flows.experiments.common import read_json, settings_key
+    from tfp_flows.experiments.common import settings_key
+    from tfp_flows.training.run_folder import RunFolder
     from tfp_flows.experiments.speech import run_speech, speech_settings
     from tfp_flows.cli import EXIT_SKIPPED
     from tfp_flows.cli.reporting import Report, finish, load_ledger
@@ -58,18 +59,14 @@ def main(argv=None):
 
     # Reuse a finished run only when every setting (and the data folder) is the same.
     settings = speech_settings(config, config.data)
-    run = args.out / f"run-{'full' if full else 'sample'}-{settings_key(settings)}"
-    config.out = run
-    if args.retrain and run.exists():
-        import shutil
-        shutil.rmtree(run)
-    res = read_json(run / "results.json")
-    if res is not None and res.get("settings") == settings and "anomaly" in res:
+    run_folder, state = RunFolder.open(args.out / f"run-{'full' if full else 'sample'}-{settings_key(settings)}",
+                                       settings, on_mismatch="beside", retrain=args.retrain)
+    run = config.out = run_folder.path
+    if state == "finished":
         print(f"reporting the finished run in {run}: same settings (pass --retrain to train again)")
+        res = run_folder.results
     else:
-        if res is not None:  # same folder name, other settings: keep it, train beside it
-            run = config.out = run.with_name(run.name + "-b")
-        config.resume = (run / "checkpoints").exists()
+        config.resume = state == "resume"
         res = run_speech(config)
     log = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if x]
 

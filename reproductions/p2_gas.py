@@ -44,7 +44,8 @@ def main(argv=None):
     add_config_options(parser, GasConfig, exclude=("out", "resume", "seed", "download"))
     args = parser.parse_args(argv)
 
-    from tfp_flows.experiments.common import read_json, settings_key, settings_of
+    from tfp_flows.experiments.common import settings_key, settings_of
+    from tfp_flows.training.run_folder import RunFolder
     from tfp_flows.experiments.gas import run_gas
     from tfp_flows.cli import EXIT_SKIPPED
     from tfp_flows.cli.reporting import Report, finish, load_ledger
@@ -74,24 +75,17 @@ def main(argv=None):
     # Train, or reuse a finished run with exactly these settings (data file included):
     # running and reporting are separate steps, and the run folder is named by the settings.
     settings = settings_of(config, config.data)
-    run = args.out / f"run-{'synthetic' if synthetic else 'data'}-{settings_key(settings)}"
-    config.out = run
-    done = read_json(run / "results.json")
-    if args.retrain and run.exists():
-        import shutil
-        shutil.rmtree(run)
-        done = None
-    if done is not None and done.get("settings") == settings:
+    run_folder, state = RunFolder.open(args.out / f"run-{'synthetic' if synthetic else 'data'}-{settings_key(settings)}",
+                                       settings, on_mismatch="beside", retrain=args.retrain)
+    run = config.out = run_folder.path
+    if state == "finished":
         print(f"reporting the finished run in {run}: same settings (pass --retrain to train again)")
-        res = done
+        res = run_folder.results
     else:
         others = sorted(p.name for p in args.out.glob("run-*") if p != run and (p / "results.json").exists())
         if others:
             print(f"finished runs with other settings are not reused: {', '.join(others)}")
-        if done is not None:  # same folder name, other settings: keep it, train beside it
-            run = run.with_name(run.name + "-b")
-            config.out = run
-        config.resume = (run / "checkpoints").exists()
+        config.resume = state == "resume"
         res = run_gas(config)
     log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line]
     # Checks that can fail need the real UCI file: its row count and first values identify

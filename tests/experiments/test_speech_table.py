@@ -43,7 +43,7 @@ def test_table_summarises_each_feature_over_its_seeds_and_reuses_finished_runs(f
     assert not any("training" in line for line in again)
     assert json.loads((out / "table.json").read_text()) == table
 
-    with pytest.raises(ValueError, match="other settings"):  # another model in the same folder
+    with pytest.raises(ValueError, match=r"other settings \(model.hidden_units\)"):  # another model, same folder
         _table(fake_root, out, "--hidden", "4")
 
     # A feature's definition changed since (a new FEATURE_VERSION): the old runs are not current.

@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from tfp_flows.experiments.common import read_json
 from tfp_flows.flows import registry
+from tfp_flows.training.run_folder import RUN_KINDS, RunFolder
 
 __all__ = ["RunModel", "export_run", "load_run", "SIDECAR"]
 
@@ -36,6 +36,10 @@ SIDECAR = "tfp_flows.json"
 
 
 def _run_kind(results):
+    """The run's kind: recorded in results.json since RunFolder.write_results names it;
+    read from the keys of older records."""
+    if results.get("kind") in RUN_KINDS:
+        return results["kind"]
     if "recipe" in results:
         return "gas"
     if "features" in results:
@@ -56,14 +60,14 @@ def load_run(run_dir):
     Raises:
       ValueError: one line naming the folder when it holds no finished run or no weights.
     """
-    run_dir = Path(run_dir)
-    results = read_json(run_dir / "results.json")
+    run = RunFolder(run_dir)
+    results = run.finished()
     if results is None:
-        raise ValueError(f"{run_dir}: no finished run (results.json missing or unreadable)")
+        raise ValueError(f"{run.path}: no finished run (results.json missing or unreadable)")
     try:
         kind = _run_kind(results)
     except ValueError as err:
-        raise ValueError(f"{run_dir}: {err}") from None
+        raise ValueError(f"{run.path}: {err}") from None
     family = results.get("flow_family") or _OLD_FAMILIES.get(results.get("flow_class", ""))
     if family is None and "flow_class" not in results:  # runs from before flow_class was recorded
         family = "vi" if kind == "vi" else "maf"
@@ -73,14 +77,9 @@ def load_run(run_dir):
         config = {"kind": results["flow"], "layers": results["K"], "hidden": s.get("iaf_hidden") or [16],
                   "seed": results["seed"]}
     if family not in registry.FAMILIES or config is None:
-        raise ValueError(f"{run_dir}: results.json does not say which flow it trained")
+        raise ValueError(f"{run.path}: results.json does not say which flow it trained")
     flow = registry.flow_from_record(family, config)
-    best = run_dir / "best" / "weights"
-    path = str(best) if best.with_name("weights.index").exists() else tf.train.latest_checkpoint(
-        str(run_dir / "checkpoints"))
-    if path is None:
-        raise ValueError(f"{run_dir}: no weights to load (no best/ or checkpoints/)")
-    tf.train.Checkpoint(flow=flow).read(path).expect_partial()
+    run.load_weights(flow)
     return flow, results, kind
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Optional
 
 from tfp_flows.experiments.common import MAFOptions, as_dict, fit_maximum_likelihood, flow_field, open_run, settings_of
-from tfp_flows.flows.registry import build_flow, family_of
+from tfp_flows.flows.registry import build_flow
 from tfp_flows.training.config import TrainConfig
 
 __all__ = ["DEFAULT_GAS_DATA", "GasConfig", "run_gas"]
@@ -101,12 +101,12 @@ def run_gas(config, log=print):
     threshold = threshold_from(reference_ll, cfg.threshold_quantile)
     results = {
         "data": str(data), "recipe": cfg.recipe, "columns_kept": splits.columns_kept,
-        "n_rows": int(len(values)), "model": flow.config, "n_params": flow.count_params(),
+        "n_rows": int(len(values)), "n_params": flow.count_params(),
         "before_training": started.get("before_training", {}), **splits.sizes(),
         "test_log_likelihood": {"mean": test_mean, "stderr": test_se},
         "base_log_likelihood_test": base_ll, "bn_eval": cfg.train.bn_eval,
         **fit, "best_val_log_likelihood": best_val,
-        "seed": cfg.train.seed, "settings": settings, "flow_family": family_of(flow), "flow_class": type(flow).__name__,
+        "seed": cfg.train.seed, "settings": settings,
         # log-densities here are of the standardised columns; the raw rows' are lower by
         # sum(log std) (tfp_flows.experiments.export bakes that in)
         "standardisation": {"columns": splits.columns_kept, "mean": splits.mean.tolist(),
@@ -114,8 +114,8 @@ def run_gas(config, log=print):
         "threshold": {"value": threshold, "quantile": cfg.threshold_quantile,
                       "reference": "validation rows" if splits.val is not None else "test rows"},
     }
-    if run.write_results(results) is None:  # a multi-worker run's other workers: the chief writes them
-        return results
+    if run.write_results(results, "gas", flow) is None:  # a multi-worker run's other workers: the chief writes them
+        return run.results
     log(f"test log-likelihood {test_mean:.4f} +- {2 * test_se:.4f} (2 se); base {base_ll:.4f}; "
         f"results: {out / 'results.json'}")
-    return results
+    return run.results

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Optional
 
 from tfp_flows.experiments.common import MAFOptions, as_dict, fit_maximum_likelihood, flow_field, open_run, settings_of
-from tfp_flows.flows.registry import build_flow, family_of
+from tfp_flows.flows.registry import build_flow
 from tfp_flows.training.config import TrainConfig
 
 __all__ = ["DEFAULT_SPEECH_DATA", "SpeechConfig", "run_speech", "speech_settings"]
@@ -130,19 +130,19 @@ def run_speech(config, log=print):
     test_mean, test_se = mean_and_stderr(target_scores)
     results = {
         "data": str(root), "word": cfg.word, "features": cfg.features, "split": cfg.split,
-        "model": flow.config, "n_params": flow.count_params(),
+        "n_params": flow.count_params(),
         "n_train": len(train), "n_val": 0 if val is None else len(val), "n_test": len(test),
         "skipped_clips": bad,
         "test_log_likelihood": {"mean": test_mean, "stderr": test_se}, "bn_eval": cfg.train.bn_eval,
         **fit, "best_val_log_likelihood": best_val,
-        "seed": cfg.train.seed, "settings": settings, "flow_family": family_of(flow), "flow_class": type(flow).__name__,
+        "seed": cfg.train.seed, "settings": settings,
         "anomaly": report,
         "threshold": {"value": threshold, "quantile": cfg.threshold_quantile,
                       "reference": "validation clips" if val is not None else "training clips"},
         "standardisation": {"mean": mean.tolist(), "std": std.tolist()},
     }
-    if run.write_results(results) is None:  # a multi-worker run's other workers: the chief writes them
-        return results
+    if run.write_results(results, "speech", flow) is None:  # a multi-worker run's other workers: the chief writes them
+        return run.results
     log(f"{report['n_above']} of {len(report['words'])} other words score above held-out {cfg.word!r} "
         f"on average; overall AUC {report['overall_auc']:.3f}; flag threshold {threshold:.2f}")
 
@@ -150,4 +150,4 @@ def run_speech(config, log=print):
 
     score_distributions(target_scores, other_scores, cfg.word, out / "scores.png")
     log(f"figure: {out / 'scores.png'}")
-    return results
+    return run.results

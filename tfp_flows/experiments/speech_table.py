@@ -50,7 +50,8 @@ def protocol_table(base, features, splits, seeds, out, log=print):
     """Run (or reuse) every (feature, split, seed) of `base` (a `SpeechConfig`) and return
     the table as a dict (also written to ``out/table.json`` and ``table.md``)."""
     from tfp_flows.experiments.speech import run_speech, speech_settings
-    from tfp_flows.files import atomic_path, read_json, write_json_atomic
+    from tfp_flows.files import atomic_path, write_json_atomic
+    from tfp_flows.training.run_folder import RunFolder
 
     out = Path(out)
     cells = [(f, s, seed) for f in features for s in splits for seed in seeds]
@@ -59,15 +60,12 @@ def protocol_table(base, features, splits, seeds, out, log=print):
         cfg = dataclasses.replace(base, features=feature, split=split,
                                   train=dataclasses.replace(base.train, seed=seed))
         cfg.out = out / f"{feature}-{split}-seed{seed}"
-        done = read_json(cfg.out / "results.json")
-        settings = speech_settings(cfg, cfg.data)
-        if done is not None and done.get("settings") == settings and "anomaly" in done:
+        run, state = RunFolder.open(cfg.out, speech_settings(cfg, cfg.data))  # other settings: refused
+        if state == "finished":
             log(f"[{i}/{len(cells)}] {cfg.out}: finished run with the same settings, reported")
-            res = done
+            res = run.results
         else:
-            if done is not None:
-                raise ValueError(f"{cfg.out} holds a run with other settings; remove it or pass another --out")
-            cfg.resume = (cfg.out / "checkpoints").exists()
+            cfg.resume = state == "resume"
             log(f"[{i}/{len(cells)}] {cfg.out}: {'resuming' if cfg.resume else 'training'}")
             res = run_speech(cfg, log=lambda line: log(f"    {line}"))
         runs[(feature, split, seed)] = _row(res)

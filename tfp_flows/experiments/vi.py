@@ -19,7 +19,6 @@ import numpy as np
 from tfp_flows.errors import UsageError
 from tfp_flows.experiments.common import as_dict, read_json, replace, settings_of
 from tfp_flows.files import write_json_atomic
-from tfp_flows.flows.registry import family_of
 from tfp_flows.training.config import TrainConfig
 
 __all__ = ["VIConfig", "kl_divergence", "run_vi", "run_vi_one"]
@@ -68,8 +67,6 @@ def kl_divergence(flow, name, log_z, n=20_000, seed=(7, 7)):
 
 def run_vi_one(config, target, kind, K, seed, log_z, log=print):
     """Train (or reuse, or resume) one run; returns (results, flow)."""
-    import tensorflow as tf
-
     from tfp_flows.datasets.energies import energy
     from tfp_flows.flows import VIFlow
     from tfp_flows.seeding import seed_everything
@@ -77,34 +74,30 @@ def run_vi_one(config, target, kind, K, seed, log_z, log=print):
     from tfp_flows.training.run_folder import RunFolder
 
     path = Path(config.out) / f"{target}-{kind}-K{K}-seed{seed}"
-    run = RunFolder(path, resume=(path / "checkpoints").exists())
     train = replace(config.train, seed=seed)
     seed_everything(seed)
     flow = VIFlow(kind, K, hidden=tuple(config.iaf_hidden), seed=seed)
     settings = {"target": target, "flow": kind, "K": K, "anneal": config.anneal,
                 "iaf_hidden": config.iaf_hidden if kind == "iaf" else None,
                 "kl_samples": config.kl_samples, "train": settings_of(train)}
-    done = run.finished()
-    if done is not None:
-        if done.get("settings") == settings:
-            log(f"{path.name}: finished run reused (KL {done['kl']['mean']:.4f})")
-            tf.train.Checkpoint(flow=flow).read(tf.train.latest_checkpoint(str(run.checkpoints))).expect_partial()
-            return done, flow
-        raise UsageError(f"{path} holds a run with other settings; choose another --out")
-    if run.resume:
+    run, state = RunFolder.open(path, settings)  # another run's folder: refused, naming what differs
+    if state == "finished":
+        log(f"{path.name}: finished run reused (KL {run.results['kl']['mean']:.4f})")
+        return run.results, run.load_weights(flow)
+    if state == "resume":
         log(f"{path.name}: resuming")
-    run.start(settings, as_dict(config))  # (a resumed run must have the same settings)
+    run.start(settings, as_dict(config))
     objective = ReverseKL(lambda z: energy(target, z), train.batch_size, anneal=config.anneal, seed=seed)
     trainer = Trainer(flow, objective, train, run, [LossLog(100)], log=log)
     fit = trainer.run(resume=run.resume)
     kl, se = kl_divergence(flow, target, log_z[0], n=config.kl_samples)
     res = {"target": target, "flow": kind, "K": K, "seed": seed, "n_params": flow.count_params(),
-           "model": flow.config, "flow_family": family_of(flow), "flow_class": type(flow).__name__,
            "kl": {"mean": kl, "stderr": se}, "log_z": {"value": log_z[0], "grid_error": log_z[1]},
            "skipped_steps": fit["skipped_steps"], "steps": fit["steps"],
            "loss_history": [[r["step"], r["loss"]] for r in trainer.records if "loss" in r],
            "wall_seconds": fit["wall_seconds"], "settings": settings}
-    run.write_results(res)
+    run.write_results(res, "vi", flow)
+    res = run.results  # the record as written: its kind, flow family and config added
     log(f"{path.name}: KL(q||p) = {kl:.4f} +- {2 * se:.4f} nats (2 se), {flow.count_params()} parameters")
     return res, flow
 

@@ -261,6 +261,7 @@ class EarlyStopping(Callback):
         self.evaluator, self.val, self.patience = evaluator, val, int(patience)
         if run is not None and not isinstance(run, RunFolder):
             run = RunFolder(run)
+        self.run = run
         self.path = None if run is None else run.best_weights
         # A multi-worker run's other workers write their copy elsewhere (writing is a
         # collective step) and read the chief's.
@@ -292,7 +293,7 @@ class EarlyStopping(Callback):
 
     def on_train_end(self, trainer):
         if self.path is not None and self.path.with_name("weights.index").exists():
-            tf.train.Checkpoint(flow=trainer.flow).read(str(self.path)).expect_partial()
+            self.run.load_weights(trainer.flow, str(self.path))
         elif self._memory is not None:
             for v, value in zip(trainer.flow.variables, self._memory):
                 v.assign(value)

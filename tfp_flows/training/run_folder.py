@@ -12,11 +12,38 @@ which are deleted when the run ends.
 
 import shutil
 from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
 
 from tfp_flows.errors import UsageError
 from tfp_flows.files import read_json, write_json_atomic
+from tfp_flows.flows.registry import family_of
 
-__all__ = ["RunFolder"]
+__all__ = ["RUN_KINDS", "RunFolder", "differing_settings"]
+
+# What results.json's "kind" may say (and which command made the run).
+RUN_KINDS = ("gas", "speech", "vi")
+
+
+def differing_settings(old: Dict[str, Any], new: Dict[str, Any], prefix: str = "") -> List[str]:
+    """The dotted names of the settings that differ between two settings dicts (nested
+    dicts compared key by key; a key present in one only counts as differing)."""
+    names = []
+    for key in sorted(set(old) | set(new), key=str):
+        a, b = old.get(key, _MISSING), new.get(key, _MISSING)
+        if isinstance(a, dict) and isinstance(b, dict):
+            names += differing_settings(a, b, f"{prefix}{key}.")
+        elif a != b:
+            names.append(f"{prefix}{key}")
+    return names
+
+
+_MISSING = object()
+
+
+def _mismatch(path, old, new):
+    names = differing_settings(old or {}, new)
+    shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+    return f"{path} holds a run with other settings ({shown or 'unknown'})"
 
 
 class RunFolder:
@@ -35,6 +62,53 @@ class RunFolder:
     tfp_flows.errors.UsageError: ... already holds a run; pass --resume to continue it or choose another --out
     """
 
+    @classmethod
+    def open(cls, path, settings: Dict[str, Any], strategy=None, on_mismatch: str = "refuse",
+             retrain: bool = False) -> Tuple["RunFolder", str]:
+        """The run folder for a run of `settings` at `path`, and what to do there: "fresh"
+        (nothing usable there: start), "resume" (a run of the same settings stopped before
+        its end: continue from its checkpoints) or "finished" (a run of the same settings
+        ended: its `results` are there, `load_weights` puts its weights into a flow).
+
+        A folder holding a run of other settings is refused in one line naming the
+        differing settings (UsageError), or with ``on_mismatch="beside"`` the run goes to
+        the first free folder beside it (``<name>-b``, ``<name>-c``, ...). `retrain`
+        deletes a folder of the same settings first (the chief only).
+        """
+        if on_mismatch not in ("refuse", "beside"):
+            raise ValueError(f"on_mismatch must be 'refuse' or 'beside', got {on_mismatch!r}")
+        path = Path(path)
+        for suffix in [""] + [f"-{c}" for c in "bcdefghijklmnopqrstuvwxyz"]:
+            here = path.with_name(path.name + suffix)
+            state = cls._state(here, settings, retrain)
+            if state != "other":
+                run = cls(here, strategy, resume=state == "resume")
+                run.state, run.results = state, (run.read("results.json") if state == "finished" else None)
+                return run, state
+            if on_mismatch == "refuse":
+                old = read_json(here / "results.json") or read_json(here / "config.json") or {}
+                raise UsageError(_mismatch(here, old.get("settings"), settings) + "; choose another --out")
+        raise UsageError(f"{path}: 26 folders beside it hold runs with other settings; choose another --out")
+
+    @staticmethod
+    def _state(path, settings, retrain):
+        """fresh / resume / finished / other (a run of other settings) for `settings` at `path`."""
+        if not path.exists() or not any(path.iterdir()):
+            return "fresh"
+        done = read_json(path / "results.json")
+        started = read_json(path / "config.json")
+        recorded = (done or started or {}).get("settings")
+        if done is None and started is None:
+            raise UsageError(f"{path} holds files but no run (no config.json); choose another --out")
+        if recorded != settings:
+            return "other"
+        if retrain:
+            shutil.rmtree(path)
+            return "fresh"
+        if done is not None:
+            return "finished"
+        return "resume" if (path / "checkpoints").exists() else "fresh"
+
     def __init__(self, path, strategy=None, resume=False):
         from tfp_flows.training import distribute  # (TensorFlow: imported only when a run is made)
 
@@ -42,6 +116,7 @@ class RunFolder:
         self.chief = distribute.is_chief(strategy)
         self.multi_worker = distribute.is_multi_worker(strategy)
         self._worker = distribute.worker_index(strategy)
+        self.state, self.results = ("resume" if self.resume else "fresh"), None
 
     # ------------------------------------------------------------------ where things are
     @property
@@ -89,8 +164,8 @@ class RunFolder:
         if self.resume:
             started = self.read("config.json") or {}
             if started.get("settings", settings) != settings:
-                raise UsageError(f"{self.path} was started with other settings (see its config.json); "
-                                 "resume it with those, or choose another --out")
+                raise UsageError(_mismatch(self.path, started.get("settings"), settings)
+                                 + "; resume it with those (see its config.json), or choose another --out")
             return settings, started
         started = {"settings": settings, **({"config": config} if config is not None else {}),
                    **(facts() if facts else {})}
@@ -106,11 +181,41 @@ class RunFolder:
         """The results of a finished run in this folder, or None."""
         return self.read("results.json")
 
-    def write_results(self, results):
-        """Write results.json, last and atomically (the chief only); returns its path or None."""
+    def write_results(self, results: Dict[str, Any], kind: str, flow=None) -> Optional[Path]:
+        """Write results.json, last and atomically (the chief only); returns its path or None.
+
+        The record always names the run's `kind` (one of `RUN_KINDS`) and, given the
+        `flow`, its family (`tfp_flows.flows.registry`), class and `config`, so that the
+        run can be rebuilt (`tfp_flows.experiments.export.load_run`)."""
+        if kind not in RUN_KINDS:
+            raise ValueError(f"kind must be one of {RUN_KINDS}, got {kind!r}")
+        record = {**results, "kind": kind}
+        if flow is not None:
+            record.update(flow_family=family_of(flow), flow_class=type(flow).__name__, model=flow.config)
+        self.results = record
         if not self.chief:
             return None
-        return write_json_atomic(self.path / "results.json", results)
+        return write_json_atomic(self.path / "results.json", record)
+
+    def weights_path(self) -> Optional[str]:
+        """The weights a finished (or stopped) run leaves: early stopping's best when saved,
+        else the latest checkpoint; None when there are none."""
+        import tensorflow as tf
+
+        if self.best_weights.with_name("weights.index").exists():
+            return str(self.best_weights)
+        return tf.train.latest_checkpoint(str(self.checkpoints))
+
+    def load_weights(self, flow, path: Optional[str] = None):
+        """Put the run's weights (`weights_path()`, or `path`) into `flow`; returns `flow`.
+        ValueError (one line naming the folder) when there are none."""
+        import tensorflow as tf
+
+        path = path or self.weights_path()
+        if path is None:
+            raise ValueError(f"{self.path}: no weights to load (no best/ or checkpoints/)")
+        tf.train.Checkpoint(flow=flow).read(path).expect_partial()
+        return flow
 
     def clear_scratch(self):
         """Delete this process's scratch folders (none for the chief)."""

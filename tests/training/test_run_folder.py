@@ -1,0 +1,79 @@
+"""RunFolder.open: one decision (fresh, resume, finished) and one rule for a mismatch."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfp_flows.errors import UsageError
+from tfp_flows.flows import MAFFlow
+from tfp_flows.training.run_folder import RunFolder, differing_settings
+
+SETTINGS = {"lr": 0.1, "model": {"layers": 2, "hidden": [8]}, "data_identity": {"sha256": "ab"}}
+
+
+def _write(path, name, obj):
+    path.mkdir(parents=True, exist_ok=True)
+    (path / name).write_text(json.dumps(obj))
+
+
+def test_fresh_resume_and_finished(tmp_path):
+    run, state = RunFolder.open(tmp_path / "r", SETTINGS)
+    assert state == "fresh" and not run.resume and run.results is None
+    run.start(SETTINGS, config={"x": 1})
+    (run.checkpoints).mkdir()
+    again, state = RunFolder.open(tmp_path / "r", SETTINGS)
+    assert state == "resume" and again.resume
+    again.write_results({"answer": 42, "settings": SETTINGS}, "gas")
+    done, state = RunFolder.open(tmp_path / "r", SETTINGS)
+    assert state == "finished" and done.results["answer"] == 42 and done.results["kind"] == "gas"
+
+
+def test_a_run_of_other_settings_is_refused_naming_what_differs_or_run_beside(tmp_path):
+    _write(tmp_path / "r", "results.json", {"settings": {**SETTINGS, "lr": 0.2,
+                                                         "model": {"layers": 3, "hidden": [8]}}})
+    with pytest.raises(UsageError, match=r"r holds a run with other settings \(lr, model.layers\)"):
+        RunFolder.open(tmp_path / "r", SETTINGS)
+    beside, state = RunFolder.open(tmp_path / "r", SETTINGS, on_mismatch="beside")
+    assert state == "fresh" and beside.path.name == "r-b"
+    # A started run of other settings (config.json only) is refused too, not overwritten.
+    _write(tmp_path / "s", "config.json", {"settings": {**SETTINGS, "lr": 0.3}})
+    with pytest.raises(UsageError, match=r"\(lr\)"):
+        RunFolder.open(tmp_path / "s", SETTINGS)
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "notes.txt").write_text("mine")
+    with pytest.raises(UsageError, match="no run"):
+        RunFolder.open(tmp_path / "junk", SETTINGS)
+
+
+def test_retrain_deletes_only_a_run_of_the_same_settings(tmp_path):
+    _write(tmp_path / "r", "results.json", {"settings": SETTINGS})
+    run, state = RunFolder.open(tmp_path / "r", SETTINGS, retrain=True)
+    assert state == "fresh" and not (tmp_path / "r").exists()
+    _write(tmp_path / "o", "results.json", {"settings": {**SETTINGS, "lr": 9}})
+    run, state = RunFolder.open(tmp_path / "o", SETTINGS, retrain=True, on_mismatch="beside")
+    assert (tmp_path / "o" / "results.json").exists() and run.path.name == "o-b"
+
+
+def test_differing_settings_names_nested_and_missing_keys():
+    assert differing_settings({"a": 1, "b": {"c": 2, "d": 3}}, {"a": 1, "b": {"c": 5}, "e": 0}) == [
+        "b.c", "b.d", "e"]
+    assert differing_settings(SETTINGS, json.loads(json.dumps(SETTINGS))) == []
+
+
+def test_results_name_the_kind_and_family_and_weights_load_back(tmp_path):
+    flow = MAFFlow(2, layers=1, hidden_units=[4], seed=1)
+    run = RunFolder(tmp_path / "r")
+    with pytest.raises(ValueError, match="kind must be one of"):
+        run.write_results({}, "mystery")
+    with pytest.raises(ValueError, match="no weights"):
+        run.load_weights(flow)
+    tf.train.CheckpointManager(tf.train.Checkpoint(flow=flow), str(run.checkpoints), 1).save()
+    run.write_results({"n": 1}, "gas", flow)
+    record = json.loads((run.path / "results.json").read_text())
+    assert record["kind"] == "gas" and record["flow_family"] == "maf" and record["model"]["layers"] == 1
+    other = MAFFlow(2, layers=1, hidden_units=[4], seed=2)
+    run.load_weights(other)
+    for a, b in zip(flow.trainable_variables, other.trainable_variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
