@@ -1,8 +1,11 @@
-"""Shared fixtures: seeding, loading reproduction scripts, a small speech folder."""
+"""Shared fixtures: seeding, loading reproduction scripts, a small speech folder, a local
+HTTP server for download tests, a flow moved off its initial values."""
 
+import http.server
 import importlib.util
 import os
 import struct
+import threading
 import wave
 from pathlib import Path
 
@@ -22,6 +25,21 @@ def rng():
 
     tf.random.set_seed(1234)
     return np.random.default_rng(1234)
+
+
+def perturbed(make, seed=0, scale=0.3):
+    """`make(seed)`, a flow, moved away from its initial values (several start at the
+    identity). Keras applies a variable's constraint after every optimizer update (the
+    MADE masks, batch norm's positive gamma are constraints), so it is applied here too."""
+    import numpy as np
+
+    flow = make(seed)
+    rng = np.random.default_rng(seed + 100)
+    for v in flow.trainable_variables:
+        v.assign(v + scale * rng.normal(size=v.shape).astype(v.dtype.as_numpy_dtype))
+        if getattr(v, "constraint", None) is not None:
+            v.assign(v.constraint(v))
+    return flow
 
 
 def load_script(name):
@@ -128,3 +146,52 @@ def pytest_collection_modifyitems(config, items):
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
 
+
+class FixtureServer(http.server.BaseHTTPRequestHandler):
+    """A local HTTP server on 127.0.0.1 for download tests: serves `files`, honours Range
+    requests, and can drop a connection after `cut_after[path]` bytes (once)."""
+
+    files = {}          # path -> bytes
+    cut_after = {}      # path -> bytes to send before dropping the connection (once)
+    ranges_seen = []
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        body = self.files.get(self.path)
+        if body is None:
+            self.send_error(404)
+            return
+        start = 0
+        rng = self.headers.get("Range")
+        if rng:
+            self.ranges_seen.append(rng)
+            start = int(rng.split("=")[1].split("-")[0])
+            if start >= len(body):
+                self.send_response(416)
+                self.end_headers()
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", str(len(body) - start))
+        self.end_headers()
+        cut = self.cut_after.pop(self.path, None)
+        payload = body[start:] if cut is None else body[start:start + cut]
+        self.wfile.write(payload)
+        if cut is not None:
+            self.wfile.flush()
+            self.close_connection = True
+
+
+@pytest.fixture
+def server():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FixtureServer)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    FixtureServer.files, FixtureServer.cut_after, FixtureServer.ranges_seen = {}, {}, []
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", FixtureServer
+    httpd.shutdown()
+    httpd.server_close()

@@ -73,7 +73,7 @@ def test_the_layer_rules_can_catch_a_violation(tmp_path):
     assert set(_imports(bad)) == {"training", "cli", "experiments"}
 
 
-COMMANDS = ["train_gas", "train_speech", "train_vi", "export", "score", "score_audio", "synth_speech"]
+COMMANDS = ["train_gas", "train_speech", "train_table", "train_vi", "export", "score", "score_audio", "synth_speech"]
 
 
 def test_every_command_prints_its_help_without_importing_tensorflow():

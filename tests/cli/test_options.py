@@ -9,6 +9,7 @@ from conftest import ROOT
 from tfp_flows import cli
 from tfp_flows.cli.options import add_config_options, config_from_args
 from tfp_flows.experiments import GasConfig, SpeechConfig, VIConfig
+from tfp_flows.experiments.table import TableConfig
 
 
 def _parse(cls, argv=()):
@@ -28,6 +29,16 @@ def test_options_reach_nested_configs_and_keep_each_experiments_defaults():
     speech = _parse(SpeechConfig)
     assert speech.train.learning_rate == 1e-3 and speech.model.hidden_units == [512, 512]
     assert speech.train.eval_every is None  # once an epoch, P2's table
+
+
+def test_the_table_command_takes_lists_of_column_names_and_its_own_defaults():
+    table = _parse(TableConfig, ["--data", "t.csv", "--columns", "a", "b", "--context-columns", "c", "--flow", "nsf",
+                                 "--bins", "12", "--bound", "6"])
+    assert table.columns == ["a", "b"] and table.context_columns == ["c"] and table.flow == "nsf"
+    assert table.model.bins == 12 and table.model.bound == 6.0 and table.model.layers == 5
+    assert table.train.epochs == 50 and table.train.learning_rate == 1e-3
+    with pytest.raises(SystemExit):
+        _parse(TableConfig, ["--data", "t.csv", "--flow", "glow"])
 
 
 def test_vi_gets_only_the_training_options_that_mean_something_for_it():
@@ -66,7 +77,7 @@ def test_every_field_has_help():
                 yield from fields(type(default))
             else:
                 yield cls.__name__, f
-    missing = [(c, f.name) for cls in (GasConfig, SpeechConfig, VIConfig) for c, f in fields(cls)
+    missing = [(c, f.name) for cls in (GasConfig, SpeechConfig, TableConfig, VIConfig) for c, f in fields(cls)
                if not f.metadata.get("help")]
     assert not missing
 
@@ -74,7 +85,8 @@ def test_every_field_has_help():
 def test_declared_commands_exist():
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert len(scripts) == 9 and {"tfp-flows-speech-table", "tfp-flows-speech-onsets"} <= set(scripts)
+    assert len(scripts) == 10 and {"tfp-flows-speech-table", "tfp-flows-speech-onsets",
+                                   "tfp-flows-train-table"} <= set(scripts)
     for target in scripts.values():
         module, function = target.split(":")
         assert callable(getattr(importlib.import_module(module), function))

@@ -1,63 +1,14 @@
 """The download machinery against a local HTTP server on 127.0.0.1 serving fixture archives."""
 
 import hashlib
-import http.server
 import io
 import stat
 import tarfile
-import threading
 import zipfile
 
 import pytest
 
 from tfp_flows.datasets.download import DownloadError, download, extract_member, sha256_of
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    files = {}          # path -> bytes
-    cut_after = {}      # path -> bytes to send before dropping the connection (once)
-    ranges_seen = []
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        body = self.files.get(self.path)
-        if body is None:
-            self.send_error(404)
-            return
-        start = 0
-        rng = self.headers.get("Range")
-        if rng:
-            self.ranges_seen.append(rng)
-            start = int(rng.split("=")[1].split("-")[0])
-            if start >= len(body):
-                self.send_response(416)
-                self.end_headers()
-                return
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-        else:
-            self.send_response(200)
-        self.send_header("Content-Length", str(len(body) - start))
-        self.end_headers()
-        cut = self.cut_after.pop(self.path, None)
-        payload = body[start:] if cut is None else body[start:start + cut]
-        self.wfile.write(payload)
-        if cut is not None:
-            self.wfile.flush()
-            self.close_connection = True
-
-
-@pytest.fixture
-def server():
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    _Handler.files, _Handler.cut_after, _Handler.ranges_seen = {}, {}, []
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", _Handler
-    httpd.shutdown()
-    httpd.server_close()
 
 
 def _zip_with(name, data):

@@ -176,3 +176,27 @@ def test_score_reports_each_unreadable_input_and_scores_the_rest(gas_run, tmp_pa
                            (odd, "AttributeError"), (header_only, "no data rows"), (tmp_path, "a folder")]:
         assert any(f"{path}:" in line and fragment in line for line in errors), (path, errors)
     assert "make train-gas" not in err  # the missing input is the scorer's, not the trainer's
+
+
+@pytest.mark.parametrize("family", ["nsf", "realnvp"])
+def test_every_density_family_trains_exports_and_is_scored_by_tensorflow_alone(family, tmp_path):
+    """`--flow nsf` and `--flow realnvp` through the GAS experiment, its run folder, the
+    export and a fresh interpreter with TensorFlow only (the maf case is the tests above)."""
+    write_synthetic_gas(tmp_path / "gas.txt", 2000, seed=6)
+    cfg = GasConfig(data=tmp_path / "gas.txt", out=tmp_path / "run", flow=family,
+                    model=MAFOptions(layers=2, hidden_units=[16], bins=4),
+                    train=TrainConfig(learning_rate=1e-3, epochs=1, eval_every=10, progress=False, seed=1))
+    results = run_gas(cfg, log=lambda *_: None)
+    assert results["flow_family"] == family and np.isfinite(results["test_log_likelihood"]["mean"])
+    flow, _, kind = load_run(tmp_path / "run")
+    assert kind == "gas" and type(flow).__name__ == {"nsf": "NSFFlow", "realnvp": "RealNVPFlow"}[family]
+    x, res = _raw_rows(tmp_path)
+    mean, std = (np.asarray(res["standardisation"][k]) for k in ("mean", "std"))
+    expected = flow.log_prob(((x - mean) / std).astype(np.float32)).numpy() - np.log(std).sum()
+    out = export_run(tmp_path / "run", tmp_path / "model")
+    np.save(tmp_path / "x.npy", x)
+    proc = _run("-c", _FRESH, out, tmp_path / "x.npy", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["modules"] == [] and got["sample_shape"] == [5, 8]
+    np.testing.assert_allclose(got["method"], expected, rtol=1e-5, atol=1e-5)

@@ -10,8 +10,11 @@ import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from conftest import perturbed
+
 from tfp_flows import (AffineLeakyReLUFlow, Flow, MAFFlow, SplineCouplingFlow, TransformedFlow, VIFlow,
                        scale, shift)
+from tfp_flows.flows import NSFFlow, RealNVPFlow
 
 F64 = tf.float64
 
@@ -29,6 +32,13 @@ FLOWS = {
     "maf_batch_norm": lambda seed: MAFFlow(3, layers=3, hidden_units=(8, 8), seed=seed, dtype=F64),
     "maf_plain": lambda seed: MAFFlow(3, layers=2, hidden_units=(8,), batch_norm=False,
                                       permutation="random", clip_log_scale=True, seed=seed, dtype=F64),
+    "nsf_batch_norm": lambda seed: NSFFlow(3, layers=2, hidden_units=(8,), bins=5, bound=3.0, seed=seed,
+                                           dtype=F64),
+    "nsf_plain": lambda seed: NSFFlow(3, layers=2, hidden_units=(8, 8), bins=4, batch_norm=False,
+                                      permutation="random", seed=seed, dtype=F64),
+    "realnvp_batch_norm": lambda seed: RealNVPFlow(3, layers=3, hidden_units=(8,), seed=seed, dtype=F64),
+    "realnvp_plain": lambda seed: RealNVPFlow(3, layers=2, hidden_units=(8,), batch_norm=False,
+                                              permutation="random", activation="relu", seed=seed, dtype=F64),
     "spline_coupling": lambda seed: SplineCouplingFlow(dims=3, layers=3, bins=5, hidden=(8,), seed=seed,
                                                        dtype=F64),
     "vi_planar": lambda seed: VIFlow("planar", 4, dims=3, seed=seed, dtype=F64),
@@ -36,19 +46,6 @@ FLOWS = {
     "vi_iaf": lambda seed: VIFlow("iaf", 2, dims=3, hidden=(8,), seed=seed, dtype=F64),
     "transformed": _transformed,
 }
-
-
-def _perturbed(make, seed=0):
-    """A flow away from its initial values (several start at the identity). Keras applies a
-    variable's constraint after every optimizer update (the MADE masks, batch norm's
-    positive gamma are constraints), so it is applied here too."""
-    flow = make(seed)
-    rng = np.random.default_rng(seed + 100)
-    for v in flow.trainable_variables:
-        v.assign(v + 0.3 * rng.normal(size=v.shape))
-        if getattr(v, "constraint", None) is not None:
-            v.assign(v.constraint(v))
-    return flow
 
 
 def _has_batch_norm(flow):
@@ -61,7 +58,7 @@ def name(request):
 
 
 def test_shapes_finiteness_and_gradients(name, rng):
-    flow = _perturbed(FLOWS[name])
+    flow = perturbed(FLOWS[name])
     assert isinstance(flow, Flow) and flow.dims == 3 and flow.count_params() > 0
     x = tf.constant(rng.normal(size=(16, 3)), F64)
     lp = flow.log_prob(x)
@@ -77,14 +74,14 @@ def test_shapes_finiteness_and_gradients(name, rng):
 
 
 def test_samples_scored_through_the_inverse_match_the_sampling_density(name):
-    flow = _perturbed(FLOWS[name], seed=1)
+    flow = perturbed(FLOWS[name], seed=1)
     z, log_q = flow.sample_and_log_prob(64, seed=(3, 4))
     again = flow.log_prob(tf.constant(z.numpy())).numpy()
     np.testing.assert_allclose(again, log_q.numpy(), rtol=1e-6, atol=1e-6)
 
 
 def test_checkpoint_round_trip_into_a_flow_rebuilt_from_config(name, tmp_path, rng):
-    flow = _perturbed(FLOWS[name], seed=2)
+    flow = perturbed(FLOWS[name], seed=2)
     x = tf.constant(rng.normal(size=(10, 3)), F64)
     if _has_batch_norm(flow):
         flow.log_prob(x * 2 + 1, training=True)  # moving statistics away from their start
@@ -101,7 +98,7 @@ def test_checkpoint_round_trip_into_a_flow_rebuilt_from_config(name, tmp_path, r
 
 
 def test_batch_norm_modes(name, rng):
-    flow = _perturbed(FLOWS[name], seed=3)
+    flow = perturbed(FLOWS[name], seed=3)
     x = tf.constant(rng.normal(size=(32, 3)) * 3 + 2, F64)
     state = [v.numpy().copy() for v in flow.non_trainable_variables]
     evaluation = flow.log_prob(x).numpy()
@@ -123,7 +120,7 @@ def test_log_density_matches_the_autodiff_jacobian_of_the_sampling_map(name):
     of the forward (sampling) map alone. A log-det that is wrong consistently (the same
     wrong value when sampling and when scoring) passes the sample/score agreement above,
     but not this."""
-    flow = _perturbed(FLOWS[name], seed=4)
+    flow = perturbed(FLOWS[name], seed=4)
     bijector = flow.distribution.bijector
     z = flow.base.sample(12, seed=(5, 6))
     with tf.GradientTape() as tape:

@@ -9,17 +9,18 @@ from tfp_flows.configs import as_dict, replace, settings_dict
 from tfp_flows.errors import UsageError
 from tfp_flows.files import content_identity as data_identity
 from tfp_flows.files import read_json
-from tfp_flows.flows.options import MAFOptions
+from tfp_flows.flows.options import FlowOptions, MAFOptions, fields_for
 from tfp_flows.flows.registry import DEFAULT_FAMILY, DENSITY_FAMILIES
 
-__all__ = ["as_dict", "flow_field", "check_quantile", "data_identity", "fit_maximum_likelihood", "MAFOptions",
+__all__ = ["FlowOptions", "as_dict", "flow_field", "check_quantile", "data_identity", "fit_maximum_likelihood", "MAFOptions",
            "open_run", "read_json", "replace", "settings_key", "settings_of"]
 
 
 def flow_field():
     """The `flow` field of an experiment's config: the family trained, by its registry name."""
     return field(default=DEFAULT_FAMILY, metadata={
-        "help": "flow family (tfp_flows.flows.registry; P2's masked autoregressive flow)",
+        "help": "flow family: P2's masked autoregressive flow, autoregressive neural splines, or Real NVP's "
+                "affine couplings (tfp_flows.flows.registry)",
         "choices": DENSITY_FAMILIES})
 
 
@@ -40,6 +41,10 @@ def settings_of(config, data=None):
     """What a run computes from: the config without the fields marked as not affecting
     results (`tfp_flows.configs.settings_dict`), plus the identity of its data."""
     settings = settings_dict(config)
+    family, model = getattr(config, "flow", None), settings.get("model")
+    if family is not None and isinstance(model, dict):
+        # Only the architecture options the family reads (a MAF run's identity has no bins).
+        settings["model"] = {k: v for k, v in model.items() if k in fields_for(family)}
     if data is not None:
         settings["data_identity"] = data_identity(data)
     return settings
@@ -58,7 +63,8 @@ def check_quantile(value, option="--threshold-quantile"):
 
 def fit_maximum_likelihood(flow, evaluator, train, sets, val, train_config, run, log, strategy=None, start=None):
     """Train `flow` on `train` in `run` (a `RunFolder`) with P2's evaluation schedule over
-    `sets` ({name: array}) and, with a validation set, early stopping; returns (the
+    `sets` ({name: array}; for a conditional flow `train` and each set are (x, context)
+    pairs) and, with a validation set, early stopping; returns (the
     trainer's summary, the best validation log-likelihood or None, what `start()`
     returned). The best weights are in `flow` afterwards.
 
@@ -75,7 +81,8 @@ def fit_maximum_likelihood(flow, evaluator, train, sets, val, train_config, run,
     if val is not None:
         stopping = EarlyStopping(evaluator, val, train_config.patience, run)
         callbacks.append(stopping)
-    trainer = Trainer(flow, MaximumLikelihood(train, train_config.batch_size, train_config.seed),
+    x, context = train if isinstance(train, tuple) else (train, None)  # a conditional flow's (x, context)
+    trainer = Trainer(flow, MaximumLikelihood(x, train_config.batch_size, train_config.seed, context=context),
                       train_config, run, callbacks, log=log, strategy=strategy)
     started = None
     with trainer.compiling_in_background():

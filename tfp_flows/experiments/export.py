@@ -8,6 +8,8 @@ data, the run's standardisation z = (x - mean) / std baked in:
 * ``log_prob(x)`` = log p_flow((x - mean) / std) - sum(log std): the log-density of the
   raw rows (the Jacobian of the standardisation included), batch norm in evaluation mode;
 * ``sample(n)`` = flow draws * std + mean, in raw units;
+* for a conditional run (a table with context columns), ``log_prob(x, context)`` and
+  ``sample(context)`` (one draw per context row), the context standardised the same way;
 * for a speech run, ``log_prob_audio(samples)``: the same of 16 kHz mono waveforms of one
   second, the run's feature computed inside the graph with core TensorFlow ops
   (`tf.signal`), so that a SavedModel scores raw audio without tensorflow-io or this
@@ -91,9 +93,12 @@ class RunModel(tf.Module):
       mean, std: the standardisation, [D] each (None: none).
       features: for a speech run, the name of its clip feature (`tfp_flows.datasets.speech.FEATURES`):
         adds ``log_prob_audio(samples [n, 16000])``.
+      context_mean, context_std: a conditional flow's context standardisation, [C] each;
+        then ``log_prob(x, context)`` and ``sample(context)``.
     """
 
-    def __init__(self, flow, mean=None, std=None, features=None, name="run_model"):
+    def __init__(self, flow, mean=None, std=None, features=None, name="run_model", context_mean=None,
+                 context_std=None):
         super().__init__(name=name)
         dims = flow.dims
         self.flow = flow
@@ -104,8 +109,21 @@ class RunModel(tf.Module):
         self.mean = tf.constant(mean, tf.float32)
         self.std = tf.constant(std, tf.float32)
         self.log_det = tf.constant(-np.log(std).sum(), tf.float32)  # d z / d x = 1 / std
-        self.log_prob = tf.function(self._log_prob, input_signature=[tf.TensorSpec([None, dims], tf.float32)])
-        self.sample = tf.function(self._sample, input_signature=[tf.TensorSpec([], tf.int32)])
+        self.context_dims = flow.context_dims
+        if self.context_dims:
+            c = self.context_dims
+            c_mean = np.zeros(c) if context_mean is None else np.asarray(context_mean, np.float64)
+            c_std = np.ones(c) if context_std is None else np.asarray(context_std, np.float64)
+            if c_mean.shape != (c,) or c_std.shape != (c,) or np.any(c_std <= 0):
+                raise ValueError(f"the context standardisation must be {c} means and {c} positive sds")
+            self.context_mean, self.context_std = tf.constant(c_mean, tf.float32), tf.constant(c_std, tf.float32)
+            context_spec = tf.TensorSpec([None, c], tf.float32)
+            self.log_prob = tf.function(self._log_prob, input_signature=[tf.TensorSpec([None, dims], tf.float32),
+                                                                         context_spec])
+            self.sample = tf.function(self._sample_given, input_signature=[context_spec])
+        else:
+            self.log_prob = tf.function(self._log_prob, input_signature=[tf.TensorSpec([None, dims], tf.float32)])
+            self.sample = tf.function(self._sample, input_signature=[tf.TensorSpec([], tf.int32)])
         self.features = features
         if features is not None:
             from tfp_flows.datasets.speech.audio import SAMPLE_RATE
@@ -115,19 +133,31 @@ class RunModel(tf.Module):
             self.log_prob_audio = tf.function(lambda samples: self._log_prob(featurise(samples)),
                                               input_signature=[tf.TensorSpec([None, SAMPLE_RATE], tf.float32)])
 
-    def _log_prob(self, x):
+    def _standard_context(self, context):
+        dtype = self.flow.base.dtype
+        return tf.cast((context - self.context_mean) / self.context_std, dtype)
+
+    def _log_prob(self, x, context=None):
         z = (x - self.mean) / self.std
-        return tf.cast(self.flow.log_prob(z, training=False), tf.float32) + self.log_det
+        if context is not None:
+            context = self._standard_context(context)
+        return tf.cast(self.flow.log_prob(z, training=False, context=context), tf.float32) + self.log_det
 
     def _sample(self, n):
         return tf.cast(self.flow.sample(n), tf.float32) * self.std + self.mean
+
+    def _sample_given(self, context):
+        draws = self.flow.sample(tf.shape(context)[0], context=self._standard_context(context))
+        return tf.cast(draws, tf.float32) * self.std + self.mean
 
     @classmethod
     def from_run(cls, run_dir):
         """(RunModel, facts for scoring) of a finished run folder."""
         flow, results, kind = load_run(run_dir)
         st = results.get("standardisation") or {}
-        model = cls(flow, st.get("mean"), st.get("std"), features=results.get("features") if kind == "speech" else None)
+        cst = results.get("context_standardisation") or {}
+        model = cls(flow, st.get("mean"), st.get("std"), features=results.get("features") if kind == "speech" else None,
+                    context_mean=cst.get("mean"), context_std=cst.get("std"))
         return model, facts_of(results, kind, float(model.log_det.numpy()))
 
 
@@ -138,6 +168,7 @@ def facts_of(results, kind, log_det):
     st = results.get("standardisation") or {}
     facts["columns"] = st.get("columns") or results.get("columns_kept")
     facts["features"] = results.get("features")
+    facts["context_columns"] = (results.get("context_standardisation") or {}).get("columns")
     t = results.get("threshold")
     if t is not None:
         facts["threshold"] = {**t, "value": t["value"] + log_det, "scale": "raw"}

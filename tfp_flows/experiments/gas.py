@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from tfp_flows.experiments.common import MAFOptions, as_dict, fit_maximum_likelihood, flow_field, open_run, settings_of
+from tfp_flows.experiments.common import FlowOptions, as_dict, fit_maximum_likelihood, flow_field, open_run, settings_of
 from tfp_flows.flows.registry import build_flow
 from tfp_flows.training.config import TrainConfig
 
@@ -34,7 +34,7 @@ class GasConfig:
         "help": "flag rows below this quantile of the held-out rows' log-density (validation rows, "
                 "or test rows when the recipe has none)"})
     flow: str = flow_field()
-    model: MAFOptions = field(default_factory=MAFOptions)
+    model: FlowOptions = field(default_factory=FlowOptions)
     train: TrainConfig = field(default_factory=TrainConfig)
     out: Optional[Path] = field(default=None, metadata={
         "help": "run folder (default: runs/gas-<recipe>-seed<seed>)", "affects_results": False})

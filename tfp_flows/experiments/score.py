@@ -2,7 +2,8 @@
 
 `open_model(path)` takes an exported SavedModel folder (see `export`) or a finished run
 folder; `score(model, inputs)` yields one `Scored` per row of a GAS-format (or, for VI
-runs, plain numeric) text file and per audio clip, and a `Scored` with an `error` for
+runs, plain numeric) text file, per row of a table (CSV, TSV, Parquet) for table runs
+and per audio clip, and a `Scored` with an `error` for
 each input that cannot be read. Log-densities are of the raw data; an item is flagged
 when it falls below the run's threshold (a low quantile of held-out log-densities).
 """
@@ -63,7 +64,14 @@ def open_model(path):
 
 
 def _rows(path, facts):
-    """[rows, D] float32 of a text file: GAS-format (the run's columns picked) or plain."""
+    """[rows, D] float32 of a text file: GAS-format (the run's columns picked), a table
+    with a header (the run's columns picked; (x, context) for a conditional run), or plain."""
+    if facts["kind"] == "table":
+        from tfp_flows.datasets.table import read_table
+
+        table = read_table(path, facts["columns"], facts.get("context_columns") or (), check_spread=False)
+        x = table.x.astype(np.float32)
+        return x if table.context is None else (x, table.context.astype(np.float32))
     if facts["kind"] == "gas":
         from tfp_flows.datasets.gas import GAS_COLUMNS, read_gas
 
@@ -95,7 +103,7 @@ def _read_input(path, facts):
     if path.suffix.lower() in AUDIO_SUFFIXES:
         return _clip_features(path, facts), ["clip"]
     x = _rows(path, facts)
-    return x, [str(i + 1) for i in range(len(x))]
+    return x, [str(i + 1) for i in range(len(x[0] if isinstance(x, tuple) else x))]
 
 
 def _one_line(path, err):
@@ -117,7 +125,8 @@ def score(model, inputs, batch_size=20_000):
         except Exception as err:  # one input that cannot be read never stops the others
             yield Scored(str(path), "", error=_one_line(path, err))
             continue
-        for start in range(0, len(x), batch_size):
-            values = np.asarray(model.log_prob(x[start:start + batch_size]), np.float64)
+        parts = x if isinstance(x, tuple) else (x,)  # a conditional run's rows come with their context
+        for start in range(0, len(parts[0]), batch_size):
+            values = np.asarray(model.log_prob(*(t[start:start + batch_size] for t in parts)), np.float64)
             for item, v in zip(items[start:start + batch_size], values):
                 yield Scored(str(path), item, float(v), None if threshold is None else bool(v < threshold))

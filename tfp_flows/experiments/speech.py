@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from tfp_flows.experiments.common import MAFOptions, as_dict, fit_maximum_likelihood, flow_field, open_run, settings_of
+from tfp_flows.experiments.common import FlowOptions, as_dict, fit_maximum_likelihood, flow_field, open_run, settings_of
 from tfp_flows.flows.registry import build_flow
 from tfp_flows.training.config import TrainConfig
 
@@ -46,7 +46,7 @@ class SpeechConfig:
         "help": "folder of the features' tf.data caches (one per feature and clip list; safe to delete)",
         "affects_results": False})
     flow: str = flow_field()
-    model: MAFOptions = field(default_factory=lambda: MAFOptions(hidden_units=[512, 512]))
+    model: FlowOptions = field(default_factory=lambda: FlowOptions(hidden_units=[512, 512]))
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         learning_rate=1e-3, epochs=10, eval_every=None, checkpoint_every=None))
     out: Optional[Path] = field(default=None, metadata={

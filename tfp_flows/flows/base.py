@@ -4,9 +4,10 @@ A flow is x = f(z), z ~ base, with f a list of TFP bijectors. Every flow of the 
 a `Flow`: a `tf.Module` that owns its variables, declares itself with
 `assemble(base, bijectors, config)` and inherits the rest:
 
-* `log_prob(x, training=False)`: log p(x) for x [n, D] (or [n] for scalar events);
-  ``training=True`` lets batch normalisation use the batch's statistics, as in training;
-* `sample(n, seed)` and `sample_and_log_prob(n, seed)`;
+* `log_prob(x, training=False, context=None)`: log p(x) (or log p(x | context)) for
+  x [n, D] (or [n] for scalar events); ``training=True`` lets batch normalisation use
+  the batch's statistics, as in training;
+* `sample(n, seed, context=None)` and `sample_and_log_prob(n, seed, context=None)`;
 * `count_params()`, `moving_statistics()`, and `config`: the JSON-able constructor
   arguments, so ``type(flow)(**flow.config)`` rebuilds the same architecture (weights
   come from a checkpoint: ``tf.train.Checkpoint(flow=flow)``).
@@ -86,7 +87,12 @@ class Flow(tf.Module):
       lists them (a density meets the first one's inverse first; a sample leaves the
       first one's forward last);
     * `config`: its constructor arguments as a JSON-able dict, so that
-      ``type(flow)(**flow.config)`` (or `from_config`) rebuilds the same architecture.
+      ``type(flow)(**flow.config)`` (or `from_config`) rebuilds the same architecture;
+    * for a conditional flow, `context_dims` C > 0 and `conditioned`: the names of the
+      bijectors that take the context (their conditioner networks read it as
+      ``conditional_input``: TFP's MADE and coupling bijectors pass such keyword
+      arguments to their networks). Every other layer (batch norm, permutations) is
+      handed nothing and passes the context along by leaving it alone.
 
     The base class does the rest: it chains the bijectors, keeps a `tfb.BatchNormalization`
     listed among them in evaluation mode (moving statistics) in `distribution` and
@@ -110,10 +116,13 @@ class Flow(tf.Module):
         self.training_bijectors = ()
         self._args = None
         self._chained = None
+        self.context_dims = 0
+        self.conditioned = frozenset()
 
     # ------------------------------------------------------------ the one subclass call
-    def assemble(self, base, bijectors, config):
-        """Declare the flow: `base`, its `bijectors` (data side first) and its `config`."""
+    def assemble(self, base, bijectors, config, context_dims: int = 0, conditioned=()):
+        """Declare the flow: `base`, its `bijectors` (data side first) and its `config`;
+        a conditional flow also names its context size and the bijectors that read it."""
         if self._chained is not None:
             raise RuntimeError(f"{type(self).__name__}: assemble is called once, by the constructor")
         if isinstance(bijectors, tfb.Bijector):
@@ -124,6 +133,18 @@ class Flow(tf.Module):
         bad = [type(b).__name__ for b in bijectors if not isinstance(b, tfb.Bijector)]
         if bad:
             raise TypeError(f"bijectors must be tfp bijectors, got {bad}")
+        names = [b.name for b in bijectors]
+        conditioned = frozenset(conditioned)
+        if context_dims and not conditioned:
+            raise ValueError("a conditional flow must name the bijectors that take the context")
+        if conditioned and not context_dims:
+            raise ValueError("bijectors take a context but context_dims is 0")
+        if conditioned - set(names):
+            raise ValueError(f"conditioned names no bijector of the flow: {sorted(conditioned - set(names))}")
+        if conditioned and len(set(names)) != len(names):
+            raise ValueError("a conditional flow's bijectors need distinct names (the context is routed by name)")
+        self.context_dims = int(context_dims)
+        self.conditioned = conditioned
         self.base = base
         self.bijectors = tuple(_in_mode(b, training=False) for b in bijectors)
         self.training_bijectors = tuple(_in_mode(b, training=True) for b in bijectors)
@@ -132,9 +153,34 @@ class Flow(tf.Module):
                                                                              name=f"{self.name}_chain")
         self._chained = tfd.TransformedDistribution(base, chain)
 
-    def _inverse_step(self, bijector, y, event_ndims):
-        """(bijector's inverse at y, its inverse log-det at y): TFP's generic calls."""
-        return bijector.inverse(y), bijector.inverse_log_det_jacobian(y, event_ndims=event_ndims)
+    def _inverse_step(self, bijector, y, event_ndims, context=None):
+        """(bijector's inverse at y, its inverse log-det at y): TFP's generic calls, with
+        the context for a bijector that takes it."""
+        kwargs = self._context_kwargs(bijector.name, context)
+        return bijector.inverse(y, **kwargs), bijector.inverse_log_det_jacobian(y, event_ndims=event_ndims, **kwargs)
+
+    def _context_kwargs(self, name, context):
+        return {"conditional_input": context} if context is not None and name in self.conditioned else {}
+
+    def _check_context(self, context, n):
+        """`context` as a [n, C] tensor of the flow's dtype (a single [C] row is repeated
+        n times); ValueError when a conditional flow gets none or a plain flow gets one."""
+        if not self.context_dims:
+            if context is not None:
+                raise ValueError(f"{type(self).__name__} was built without a context (context_dims=0)")
+            return None
+        if context is None:
+            raise ValueError(f"{type(self).__name__} is conditional: pass context [n, {self.context_dims}]")
+        context = tf.convert_to_tensor(context, self.base.dtype)
+        if context.shape.rank == 1:
+            context = tf.broadcast_to(context[None], tf.stack([n, tf.shape(context)[0]]))
+        if context.shape.rank != 2 or (context.shape[-1] is not None and context.shape[-1] != self.context_dims):
+            raise ValueError(f"context must be [n, {self.context_dims}] or [{self.context_dims}], "
+                             f"got shape {context.shape}")
+        return context
+
+    def _bijector_kwargs(self, context):
+        return {name: {"conditional_input": context} for name in self.conditioned} if context is not None else {}
 
     # ------------------------------------------------------------------ public API
     @property
@@ -159,8 +205,9 @@ class Flow(tf.Module):
         self._check_assembled()
         return self._chained
 
-    def log_prob(self, x, training: bool = False):
-        """log p(x) for x [n, ...event]; returns [n].
+    def log_prob(self, x, training: bool = False, context=None):
+        """log p(x) for x [n, ...event] (log p(x | context) for a conditional flow, context
+        [n, C] or one row [C]); returns [n].
 
         Walks the layers from the data side, adding each one's inverse log-det at its own
         input, then the base's log-density: the exact change of variables in both modes.
@@ -171,20 +218,34 @@ class Flow(tf.Module):
         """
         self._check_assembled()
         y = tf.identity(tf.convert_to_tensor(x, self.base.dtype))  # a new tensor: no stale TFP cache
+        context = self._check_context(context, tf.shape(y)[0])
         event_ndims = self.base.event_shape.rank
         total = tf.zeros([], y.dtype)
         for b in (self.training_bijectors if training else self.bijectors):
-            y, ildj = self._inverse_step(b, y, event_ndims)
+            y, ildj = self._inverse_step(b, y, event_ndims, context)
             total += ildj
         return self.base.log_prob(y) + total
 
-    def sample(self, n, seed=None):
-        """n draws [n, ...event] (batch norm, where there is any, in evaluation mode)."""
-        return self.distribution.sample(n, seed=seed)
+    def sample(self, n, seed=None, context=None):
+        """n draws [n, ...event] (batch norm, where there is any, in evaluation mode); for a
+        conditional flow one draw per row of `context` [n, C], or n draws given one row [C]."""
+        context = self._check_context(context, n)
+        return self.distribution.sample(n, seed=seed, bijector_kwargs=self._bijector_kwargs(context))
 
-    def sample_and_log_prob(self, n, seed=None):
+    def sample_and_log_prob(self, n, seed=None, context=None):
         """(n draws, their log-density), computed in the sampling direction only."""
-        return self.distribution.experimental_sample_and_log_prob(n, seed=seed)
+        context = self._check_context(context, n)
+        return self.distribution.experimental_sample_and_log_prob(
+            n, seed=seed, bijector_kwargs=self._bijector_kwargs(context))
+
+    def layer_inverse(self, index, y, context=None):
+        """(layer `index`'s inverse at y, its inverse log-det) in evaluation mode, the
+        layers counted from the data side as in `bijectors`; what `log_prob` adds up.
+        Lets a test ask what one layer does with a context."""
+        self._check_assembled()
+        y = tf.convert_to_tensor(y, self.base.dtype)
+        context = self._check_context(context, tf.shape(y)[0])
+        return self._inverse_step(self.bijectors[index], y, self.base.event_shape.rank, context)
 
     def count_params(self) -> int:
         """Number of trainable scalars."""

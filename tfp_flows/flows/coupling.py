@@ -13,6 +13,7 @@ import tensorflow_probability as tfp
 import tf_keras
 
 from tfp_flows.flows.base import Flow, check_positive_int
+from tfp_flows.flows.splines import spline_from_params
 
 tfb, tfd = tfp.bijectors, tfp.distributions
 
@@ -34,14 +35,7 @@ class _SplineConditioner(tf.Module):
     def __call__(self, x0, output_units, **kwargs):
         params = self.net(x0)
         shape = tf.concat([tf.shape(x0)[:-1], [output_units, 3 * self.bins - 1]], 0)
-        params = tf.reshape(params, shape)
-        w, h, s = tf.split(params, [self.bins, self.bins, self.bins - 1], axis=-1)
-        span = 2.0 * self.bound
-        min_bin = 1e-3
-        widths = min_bin + (span - self.bins * min_bin) * tf.math.softmax(w, axis=-1)
-        heights = min_bin + (span - self.bins * min_bin) * tf.math.softmax(h, axis=-1)
-        slopes = 1e-3 + tf.math.softplus(s + np.log(np.expm1(1.0)))  # slope 1 at zero params
-        return tfb.RationalQuadraticSpline(widths, heights, slopes, range_min=-self.bound)
+        return spline_from_params(tf.reshape(params, shape), self.bins, self.bound)
 
 
 class SplineCouplingFlow(Flow):

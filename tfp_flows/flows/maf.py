@@ -5,16 +5,15 @@ A stack of `tfb.MaskedAutoregressiveFlow` bijectors, each with a
 by `tfb.BatchNormalization` and a `tfb.Permute`, over a standard normal base.
 """
 
-import dataclasses
-
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras
 
-from tfp_flows.configs import check_fields
 from tfp_flows.flows.base import Flow, check_positive_int
 from tfp_flows.flows.options import MAFOptions
+from tfp_flows.flows.stacking import (batch_norm_layers, conditional_made, interleave, keras_floatx, options_with,
+                                      permutations)
 
 tfb, tfd = tfp.bijectors, tfp.distributions
 
@@ -51,6 +50,9 @@ class MAFFlow(Flow):
         are P2's.
       seed: seeds the networks' initial weights and any random permutations.
       dtype: float dtype.
+      context_dims: C > 0 makes the flow conditional, p(x | c): every MADE reads the
+        context at each of its layers (TFP's ``conditional=True``), and `log_prob`,
+        `sample` take ``context=[n, C]``.
       **overrides: fields of `options` to change, e.g. ``MAFFlow(8, layers=5)``.
 
     Attributes:
@@ -70,17 +72,12 @@ class MAFFlow(Flow):
     `tfp_plain_step` row of benchmarks/bench_train.py measures the difference).
     """
 
-    def __init__(self, dims, options=None, seed=0, dtype=tf.float32, name="maf_flow", **overrides):
+    def __init__(self, dims, options=None, seed=0, dtype=tf.float32, name="maf_flow", context_dims=0,
+                 **overrides):
         super().__init__(name=name)
         dims = check_positive_int(dims, "dims")
-        if "hidden_units" in overrides and isinstance(overrides["hidden_units"], tuple):
-            overrides["hidden_units"] = list(overrides["hidden_units"])
-        try:
-            options = dataclasses.replace(options or MAFOptions(), **overrides)
-        except TypeError:
-            unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(MAFOptions)})
-            raise ValueError(f"MAFFlow has no option {', '.join(unknown)}") from None
-        check_fields(options)
+        context_dims = check_positive_int(context_dims, "context_dims", minimum=0)
+        options = options_with(type(self).__name__, options, overrides)
         self.options = options
         layers, hidden_units, activation = options.layers, list(options.hidden_units), options.activation
         batch_norm, permutation, clip_log_scale = options.batch_norm, options.permutation, options.clip_log_scale
@@ -90,6 +87,8 @@ class MAFFlow(Flow):
                           activation=activation, batch_norm=bool(batch_norm),
                           permutation=permutation, clip_log_scale=bool(clip_log_scale), init=options.init,
                           seed=seed, dtype=dtype.name)
+        if context_dims:
+            self._args["context_dims"] = context_dims
         rng = np.random.default_rng(seed)
         with self.name_scope:
             self.made = [
@@ -97,44 +96,28 @@ class MAFFlow(Flow):
                     params=2, event_shape=[dims], hidden_units=hidden_units,
                     activation=activation, dtype=dtype,
                     kernel_initializer=_kernel_initializer(options.init, int(rng.integers(2**31))),
-                    name=f"made_{i}")
+                    name=f"made_{i}", **conditional_made(context_dims))
                 for i in range(layers)
             ]
-            self.batch_norms = [
-                tf_keras.layers.BatchNormalization(
-                    gamma_constraint=lambda g: tf.nn.relu(g) + 1e-6, dtype=dtype,
-                    name=f"batch_norm_{i}")
-                for i in range(layers)
-            ] if batch_norm else []
-        if permutation == "reverse":
-            self.permutations = [np.arange(dims)[::-1] for _ in range(layers - 1)]
-        elif permutation == "random":
-            self.permutations = [rng.permutation(dims) for _ in range(layers - 1)]
-        else:
-            self.permutations = []
+            self.batch_norms = batch_norm_layers(layers if batch_norm else 0, dtype)
+        self.permutations = permutations(permutation, dims, layers, rng)
         base = tfd.MultivariateNormalDiag(loc=tf.zeros(dims, dtype=dtype))
-        bijectors, self._one_pass = [], {}
-        for i in range(layers):
-            fn = self._shift_and_log_scale(self.made[i])
-            maf = tfb.MaskedAutoregressiveFlow(shift_and_log_scale_fn=fn, name=f"maf_{i}")
-            self._one_pass[maf.name] = fn
-            bijectors.append(maf)
-            if self.batch_norms:
-                bijectors.append(tfb.BatchNormalization(batchnorm_layer=self.batch_norms[i], name=f"bn_{i}"))
-            if self.permutations and i < layers - 1:
-                bijectors.append(tfb.Permute(self.permutations[i].tolist(), name=f"permute_{i}"))
-        self.assemble(base, bijectors, self._args)
+        self._one_pass = {f"maf_{i}": self._shift_and_log_scale(self.made[i]) for i in range(layers)}
+        steps = [tfb.MaskedAutoregressiveFlow(shift_and_log_scale_fn=fn, name=name) for name, fn in self._one_pass.items()]
+        bijectors = interleave(steps, self.batch_norms, self.permutations)
+        self.assemble(base, bijectors, self._args, context_dims, conditioned=self._one_pass if context_dims else ())
         # Build every layer's weights now (in evaluation mode: no moving-statistics update).
-        self.log_prob(tf.zeros([2, dims], dtype))
+        with keras_floatx(dtype):
+            self.log_prob(tf.zeros([2, dims], dtype), context=tf.zeros([2, context_dims], dtype) if context_dims else None)
 
-    def _inverse_step(self, bijector, y, event_ndims):
+    def _inverse_step(self, bijector, y, event_ndims, context=None):
         """A MAF layer's inverse, y -> (y - shift(y)) exp(-log_scale(y)), with one network
         pass for both the value and the log-det (tests compare it with the bijector's own
         inverse and inverse log-det); any other layer through TFP's generic calls."""
         fn = self._one_pass.get(bijector.name) if isinstance(bijector, tfb.MaskedAutoregressiveFlow) else None
         if fn is None:
-            return super()._inverse_step(bijector, y, event_ndims)
-        shift, log_scale = fn(y)
+            return super()._inverse_step(bijector, y, event_ndims, context)
+        shift, log_scale = fn(y, **self._context_kwargs(bijector.name, context))
         return (y - shift) * tf.exp(-log_scale), -tf.reduce_sum(log_scale, axis=-1)
 
     def _shift_and_log_scale(self, made):
@@ -142,8 +125,8 @@ class MAFFlow(Flow):
         clip = self._args["clip_log_scale"]
         lo, hi = LOG_SCALE_CLIP
 
-        def fn(x):
-            shift, log_scale = tf.unstack(made(x), num=2, axis=-1)
+        def fn(x, conditional_input=None):
+            shift, log_scale = tf.unstack(made(x, conditional_input=conditional_input), num=2, axis=-1)
             if clip:
                 log_scale = tfp.math.clip_by_value_preserve_gradient(log_scale, lo, hi)
             return shift, log_scale

@@ -1,28 +1,46 @@
-"""The options of P2's masked autoregressive flow, declared once (no TensorFlow here, so the
-commands' options are made from them without importing it)."""
+"""The architecture options of the density families (`--flow maf|nsf|realnvp`), declared
+once (no TensorFlow here, so the commands' options are made from them without importing
+it). One dataclass serves every family: each reads the fields it uses, and a field
+that only some families read says which in its metadata ("families"), so a run's
+settings record only what its family used."""
 
 from dataclasses import dataclass, field
 from typing import List
 
-__all__ = ["MAFOptions"]
+__all__ = ["FlowOptions", "MAFOptions", "fields_for"]
 
 
 @dataclass
-class MAFOptions:
-    """The architecture of a `tfp_flows.flows.MAFFlow` (defaults: P2's GAS model)."""
+class FlowOptions:
+    """The architecture of a density flow (defaults: P2's GAS model for `maf`)."""
 
-    layers: int = field(default=10, metadata={"help": "MAF layers"})
+    layers: int = field(default=10, metadata={"help": "flow layers (MAF, spline or coupling steps)"})
     hidden_units: List[int] = field(default_factory=lambda: [100, 100], metadata={
-        "help": "hidden units per MADE layer", "flag": "--hidden"})
+        "help": "hidden units per layer of each conditioner network (a MADE for maf and nsf)", "flag": "--hidden"})
     activation: str = field(default="tanh", metadata={
-        "help": "the MADEs' activation", "choices": ("tanh", "relu", "sigmoid", "elu")})
+        "help": "the conditioner networks' activation", "choices": ("tanh", "relu", "sigmoid", "elu")})
     permutation: str = field(default="reverse", metadata={
-        "help": "variable order between layers: reversed (P2), kept, or a fixed random order per layer",
+        "help": "variable order between layers: reversed (P2), kept, or a fixed random order per layer "
+                "(a coupling flow needs reverse or random)",
         "choices": ("reverse", "none", "random")})
     batch_norm: bool = field(default=True, metadata={"help": "leave out batch normalisation"})
     init: str = field(default="glorot", metadata={
         "help": "the MADEs' initial kernels: Glorot-uniform (P2's TF template) or uniform in +-1/sqrt(fan-in), "
                 "PyTorch's default for a linear layer (biases start at zero either way; see benchmarks/README.md)",
-        "choices": ("glorot", "fan_in")})
+        "choices": ("glorot", "fan_in"), "families": ("maf",)})
     clip_log_scale: bool = field(default=False, metadata={
-        "help": "clip the log-scale to [-5, 3] like P2's TF1 template"})
+        "help": "clip the log-scale to [-5, 3] like P2's TF1 template", "families": ("maf",)})
+    bins: int = field(default=8, metadata={
+        "help": "spline bins per variable (nsf)", "families": ("nsf",), "minimum": 2})
+    bound: float = field(default=4.0, metadata={
+        "help": "the splines act on [-bound, bound], the identity outside (nsf)", "families": ("nsf",)})
+
+
+# The name the options had while MAF was the only density family.
+MAFOptions = FlowOptions
+
+
+def fields_for(family: str) -> List[str]:
+    """The option fields family `family` reads."""
+    from dataclasses import fields
+    return [f.name for f in fields(FlowOptions) if family in f.metadata.get("families", (family,))]

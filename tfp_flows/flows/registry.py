@@ -19,12 +19,14 @@ __all__ = ["DEFAULT_FAMILY", "DENSITY_FAMILIES", "FAMILIES", "build_flow", "fami
 # name -> "module:class"
 FAMILIES: Dict[str, str] = {
     "maf": "tfp_flows.flows.maf:MAFFlow",
+    "nsf": "tfp_flows.flows.nsf:NSFFlow",
+    "realnvp": "tfp_flows.flows.realnvp:RealNVPFlow",
     "spline-coupling": "tfp_flows.flows.coupling:SplineCouplingFlow",
     "affine-leaky-relu": "tfp_flows.flows.affine:AffineLeakyReLUFlow",
     "vi": "tfp_flows.flows.vi:VIFlow",
 }
 # The families `build_flow` makes from (dims, options dataclass, seed): what `--flow` offers.
-DENSITY_FAMILIES = ("maf",)
+DENSITY_FAMILIES = ("maf", "nsf", "realnvp")
 DEFAULT_FAMILY = "maf"  # P2's
 
 
@@ -47,15 +49,17 @@ def family_of(flow: Any) -> str:
     raise ValueError(f"{cls.__name__} is not a registered flow family")
 
 
-def build_flow(family: str, dims: int, options: Any = None, seed: int = 0, strategy: Any = None):
+def build_flow(family: str, dims: int, options: Any = None, seed: int = 0, strategy: Any = None,
+               context_dims: int = 0):
     """A fresh flow of a density family for `dims` columns, its architecture from `options`
-    (the family's options dataclass; None: its defaults), in `strategy`'s scope when given."""
+    (a `FlowOptions`; None: the defaults), in `strategy`'s scope when given; conditional
+    on a context of `context_dims` values when that is above 0."""
     if family not in DENSITY_FAMILIES:
         raise ValueError(f"flow family {family!r} does not train on data here (choose from: "
                          f"{', '.join(DENSITY_FAMILIES)})")
     cls = flow_class(family)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
-        return cls(dims, options, seed=seed)
+        return cls(dims, options, seed=seed, context_dims=context_dims)
 
 
 def flow_from_record(family: str, config: Dict[str, Any], strategy: Optional[Any] = None):

@@ -57,17 +57,21 @@ class Evaluator:
 
         # Any number of rows: one trace (a set's short last chunk would otherwise trace
         # the flow a second time, some 4 s for P2's model).
-        spec = tf.TensorSpec([None, *flow.base.event_shape.as_list()], self.dtype)
+        # A conditional flow's rows come with their context rows: data is then (x, context).
+        specs = [tf.TensorSpec([None, *flow.base.event_shape.as_list()], self.dtype)]
+        if flow.context_dims:
+            specs.append(tf.TensorSpec([None, flow.context_dims], self.dtype))
         # The flow is traced once, as a function each part calls (TensorFlow inlines the
         # calls when it runs the graph), not once per part.
-        part = tf.function(lambda x: flow.log_prob(x, training=False), input_signature=[spec])
+        part = tf.function(lambda x, *c: flow.log_prob(x, training=False, context=c[0] if c else None),
+                           input_signature=specs)
 
-        def log_prob(x):
-            n = tf.shape(x)[0]  # parts may be empty (fewer rows than parts)
+        def log_prob(*inputs):
+            n = tf.shape(inputs[0])[0]  # parts may be empty (fewer rows than parts)
             cuts = [n * i // self.PARTS for i in range(self.PARTS + 1)]
-            return tf.concat([part(x[a:b]) for a, b in zip(cuts, cuts[1:])], 0)
+            return tf.concat([part(*(t[a:b] for t in inputs)) for a, b in zip(cuts, cuts[1:])], 0)
 
-        self._compiled = tf.function(log_prob, input_signature=[spec], jit_compile=self.xla)
+        self._compiled = tf.function(log_prob, input_signature=specs, jit_compile=self.xla)
 
     def twin(self):
         """An `Evaluator` over a separate copy of the flow (the same class rebuilt from
@@ -92,14 +96,19 @@ class Evaluator:
             v.assign(value)
 
     def log_prob(self, data):
-        """Per-row log-likelihoods (float64) under the configured evaluation."""
-        data = np.asarray(data, self.dtype.as_numpy_dtype)
+        """Per-row log-likelihoods (float64) under the configured evaluation; `data` is
+        [n, D], or for a conditional flow the pair (x [n, D], context [n, C])."""
+        parts = [np.asarray(t, self.dtype.as_numpy_dtype) for t in (data if isinstance(data, tuple) else (data,))]
+        if len(parts) != 1 + bool(self.flow.context_dims):
+            raise ValueError("a conditional flow scores (x, context) pairs; a plain one, x alone")
         if self.bn_eval == "moving":
-            return np.concatenate([self._compiled(tf.constant(data[s:s + self.batch_size])).numpy()
-                                   for s in range(0, len(data), self.batch_size)]).astype(np.float64)
+            n, bs = len(parts[0]), self.batch_size
+            return np.concatenate([self._compiled(*(tf.constant(t[s:s + bs]) for t in parts)).numpy()
+                                   for s in range(0, n, bs)]).astype(np.float64)
         bn = self.flow.moving_statistics()
         saved = [v.numpy() for v in bn]
-        values = self.flow.log_prob(tf.constant(data), training=True).numpy().astype(np.float64)
+        context = tf.constant(parts[1]) if len(parts) > 1 else None
+        values = self.flow.log_prob(tf.constant(parts[0]), training=True, context=context).numpy().astype(np.float64)
         for v, s in zip(bn, saved):
             v.assign(s)
         return values

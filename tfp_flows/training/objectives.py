@@ -32,7 +32,8 @@ class Objective:
 
 
 class MaximumLikelihood(Objective):
-    """Minimise -mean(log p(batch)) over batches of `data` [rows, ...event].
+    """Minimise -mean(log p(batch)) over batches of `data` [rows, ...event]; with `context`
+    [rows, C], -mean(log p(batch | its context rows)) for a conditional flow.
 
     Epoch e visits the rows in `tfp_flows.batches.epoch_order` (seeded by (seed, e)), so
     the data order does not depend on how often a run was interrupted; `batch_dataset`
@@ -44,17 +45,24 @@ class MaximumLikelihood(Objective):
     with its own width.
     """
 
-    def __init__(self, data, batch_size, seed=0):
+    def __init__(self, data, batch_size, seed=0, context=None):
         data = np.asarray(data, np.float32)
         if data.ndim < 1 or len(data) == 0:
             raise ValueError("data must be a non-empty array [rows, ...]")
+        if context is not None:
+            context = np.asarray(context, np.float32)
+            if context.ndim != 2 or len(context) != len(data):
+                raise ValueError(f"context must be [rows, C] with a row for each of the {len(data)} data rows, "
+                                 f"got shape {context.shape}")
         self.data, self.batch_size, self.seed = data, int(batch_size), int(seed)
         self.steps_per_epoch = math.ceil(len(data) / self.batch_size)
         self._tensor = tf.convert_to_tensor(data)
+        self._context = None if context is None else tf.convert_to_tensor(context)
         self._order = (None, None)
 
     def loss(self, flow, row, step):
-        return -tf.reduce_mean(flow.log_prob(tf.gather(self._tensor, row), training=True))
+        context = None if self._context is None else tf.gather(self._context, row)
+        return -tf.reduce_mean(flow.log_prob(tf.gather(self._tensor, row), training=True, context=context))
 
     def order(self, epoch):
         """The training rows in epoch `epoch`'s order (int32)."""

@@ -1,0 +1,106 @@
+"""The rational-quadratic splines of the `nsf` and `spline-coupling` families at their
+edges (nflows #23 and #87: splines failing at their bounds; tensorflow/probability #941:
+the spline example failing for a batch over one): identity with log-det 0 beyond the
+bound, exact at the bound, finite when the network's outputs saturate, any batch size;
+and a hypothesis property test over wide ranges in float32 and float64 (round trip,
+log-det against the autodiff Jacobian, inverse log-det)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import perturbed
+
+from tfp_flows.flows import NSFFlow
+from tfp_flows.flows.splines import params_per_variable, spline_from_params
+
+F32, F64 = tf.float32, tf.float64
+TOL = {F32: 2e-4, F64: 1e-9}
+
+
+def _spline(rng, shape, bins, bound, dtype, scale=1.0):
+    params = tf.constant(scale * rng.normal(size=(*shape, params_per_variable(bins))), dtype)
+    return spline_from_params(params, bins, bound)
+
+
+@pytest.mark.parametrize("dtype", [F32, F64])
+def test_beyond_the_bound_the_identity_with_log_det_zero_and_exact_at_the_bound(dtype, rng):
+    bound = 3.0
+    spline = _spline(rng, (6, 2), bins=5, bound=bound, dtype=dtype, scale=2.0)
+    outside = tf.constant(np.stack([[-1e4, 1e4], [-3.0001, 3.0001], [-50, 7], [-bound - 1e-6, 10],
+                                    [-4, 4], [-1e30 if dtype == F64 else -1e30, 1e30]]), dtype)
+    np.testing.assert_array_equal(spline.forward(outside).numpy(), outside.numpy())
+    np.testing.assert_array_equal(spline.inverse(outside).numpy(), outside.numpy())
+    np.testing.assert_array_equal(spline.forward_log_det_jacobian(outside, event_ndims=0).numpy(), 0.0)
+    edges = tf.constant([[-bound, bound]] * 6, dtype)
+    np.testing.assert_allclose(spline.forward(edges).numpy(), edges.numpy(), rtol=0, atol=TOL[dtype] * bound)
+    np.testing.assert_allclose(spline.inverse(edges).numpy(), edges.numpy(), rtol=0, atol=TOL[dtype] * bound)
+    inside = tf.constant(rng.uniform(-bound, bound, size=(6, 2)), dtype)
+    assert np.abs(spline.forward(inside).numpy() - inside.numpy()).max() > 1e-3  # not the identity inside
+
+
+@pytest.mark.parametrize("dtype", [F32, F64])
+def test_saturating_parameters_stay_finite(dtype, rng):
+    # Network outputs of +-1e4 (and 1e30 in float64): bins at their minimum width, slopes
+    # at their extremes. Every value, log-det and round trip stays finite.
+    for scale in ([1e2, 1e4] + ([1e30] if dtype == F64 else [1e30])):
+        spline = _spline(rng, (64, 3), bins=8, bound=4.0, dtype=dtype, scale=scale)
+        x = tf.constant(rng.uniform(-5, 5, size=(64, 3)), dtype)
+        y = spline.forward(x)
+        back = spline.inverse(y)
+        for value in (y, back, spline.forward_log_det_jacobian(x, event_ndims=0),
+                      spline.inverse_log_det_jacobian(y, event_ndims=0)):
+            assert np.all(np.isfinite(value.numpy())), f"not finite at parameter scale {scale}"
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 128])
+def test_an_nsf_flow_scores_and_samples_batches_of_any_size(n, rng):
+    flow = perturbed(lambda seed: NSFFlow(3, layers=2, hidden_units=[8], bins=4, seed=seed))
+    x = tf.constant(rng.normal(size=(n, 3)), F32)
+    assert flow.log_prob(x).shape == (n,) and flow.sample(n, seed=(1, 2)).shape == (n, 3)
+    rows = min(n, 8)  # each row alone (a batch of one) scores as it does within the batch
+    one_by_one = np.concatenate([flow.log_prob(x[i:i + 1]).numpy() for i in range(rows)])
+    np.testing.assert_allclose(flow.log_prob(x).numpy()[:rows], one_by_one, rtol=1e-5, atol=1e-5)
+
+
+def test_all_zero_parameters_give_the_identity(rng):
+    spline = spline_from_params(tf.zeros([5, 3, params_per_variable(6)], F64), 6, 2.5)
+    x = tf.constant(rng.uniform(-4, 4, size=(5, 3)), F64)
+    np.testing.assert_allclose(spline.forward(x).numpy(), x.numpy(), atol=1e-12)
+    np.testing.assert_allclose(spline.forward_log_det_jacobian(x, event_ndims=0).numpy(), 0.0, atol=1e-12)
+
+
+def test_a_bound_too_small_for_its_bins_is_refused():
+    with pytest.raises(ValueError, match="too small"):
+        spline_from_params(tf.zeros([1, params_per_variable(8)]), 8, 0.003)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31 - 1), bins=st.integers(2, 12), bound=st.floats(0.5, 20.0),
+       scale=st.sampled_from([0.1, 1.0, 5.0, 20.0]), spread=st.sampled_from([0.5, 1.0, 1.5]),
+       double=st.booleans())
+def test_spline_round_trip_and_log_det_against_autodiff(seed, bins, bound, scale, spread, double):
+    """Over wide ranges of bins, bounds, parameter scales and inputs (inside and beyond the
+    bound): inverse(forward(x)) = x; the log-det is log of the autodiff derivative (the
+    spline is elementwise, so its Jacobian is diagonal); the inverse log-det is its negative."""
+    dtype = F64 if double else F32
+    if not double:
+        # Beyond this, float32's autodiff derivative of a near-flat bin underflows to 0
+        # (finiteness there is the saturation test's business).
+        scale = min(scale, 5.0)
+    rng = np.random.default_rng(seed)
+    spline = _spline(rng, (16, 2), bins, bound, dtype, scale=scale)
+    x = tf.constant(rng.uniform(-spread * bound, spread * bound, size=(16, 2)), dtype)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = spline.forward(x)
+    derivative = tape.gradient(y, x).numpy()
+    tol = 1e-8 if double else 2e-3
+    np.testing.assert_allclose(spline.inverse(y).numpy(), x.numpy(), rtol=tol, atol=tol * bound)
+    fldj = spline.forward_log_det_jacobian(x, event_ndims=0).numpy()
+    # float32's autodiff of a derivative near e^-20 (a steep or flat bin) keeps about two
+    # digits of its log: 1e-2 relative there, 1e-8 in float64.
+    np.testing.assert_allclose(fldj, np.log(derivative), rtol=tol if double else 1e-2, atol=tol)
+    np.testing.assert_allclose(spline.inverse_log_det_jacobian(y, event_ndims=0).numpy(), -fldj, rtol=tol, atol=tol)

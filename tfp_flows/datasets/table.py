@@ -1,0 +1,125 @@
+"""Your own table: a CSV, TSV or Parquet file read with pandas into the columns a flow
+learns the density of and, for a conditional flow, the columns it is conditioned on.
+
+Every problem with the table is one line that names the file and the row or column:
+an unknown column, a missing value, a non-numeric value, a column that is constant
+(nothing to learn), too few rows. Rows are numbered as data rows from 1 (a CSV's header
+is line 1, so data row r is on line r + 1).
+"""
+
+from pathlib import Path
+from typing import List, NamedTuple, Optional, Sequence
+
+import numpy as np
+
+__all__ = ["MIN_ROWS", "SUFFIXES", "Table", "read_table", "split_rows", "standardise"]
+
+SUFFIXES = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".txt": None, ".parquet": None, ".pq": None}
+MIN_ROWS = 20
+
+
+class Table(NamedTuple):
+    x: np.ndarray                  # [rows, D] float64
+    context: Optional[np.ndarray]  # [rows, C] float64, or None
+    columns: List[str]
+    context_columns: List[str]
+
+
+def _frame(path: Path):
+    import pandas as pd
+
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise ValueError(f"{path}: unknown table type {suffix or '(no suffix)'!r} "
+                         f"(expected one of {', '.join(sorted(SUFFIXES))})")
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        # .txt: whitespace or commas, as pandas' sniffer finds them
+        sep = SUFFIXES[suffix]
+        if sep is None:
+            return pd.read_csv(path, sep=None, engine="python", skipinitialspace=True)
+        # round_trip: every decimal written by a float64 reads back as the same float64
+        return pd.read_csv(path, sep=sep, skipinitialspace=True, float_precision="round_trip")
+    except ImportError as err:
+        raise ValueError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow): {err}") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as err:
+        raise ValueError(f"{path}: not a readable table ({' '.join(str(err).split())})") from None
+
+
+def _numeric(frame, name, path):
+    """Column `name` as float64, or a ValueError naming the first bad row."""
+    import pandas as pd
+
+    column = frame[name]
+    missing = np.flatnonzero(column.isna().to_numpy())
+    if len(missing):
+        raise ValueError(f"{path}: data row {missing[0] + 1} has no value in column {name!r} "
+                         f"({len(missing)} of {len(column)} rows have none)")
+    values = pd.to_numeric(column, errors="coerce")
+    bad = np.flatnonzero(values.isna().to_numpy())
+    if len(bad):
+        raise ValueError(f"{path}: column {name!r} is not numeric (data row {bad[0] + 1}: "
+                         f"{str(column.iloc[bad[0]])[:40]!r})")
+    values = values.to_numpy(np.float64)
+    inf = np.flatnonzero(~np.isfinite(values))
+    if len(inf):
+        raise ValueError(f"{path}: column {name!r} holds {values[inf[0]]} at data row {inf[0] + 1}")
+    return values
+
+
+def read_table(path, columns: Optional[Sequence[str]] = None, context_columns: Sequence[str] = (),
+               check_spread: bool = True) -> Table:
+    """The table at `path` as a `Table`: `columns` (default: every column not in
+    `context_columns`) and `context_columns` (may be empty), each checked. Scoring new
+    rows passes ``check_spread=False``: a few rows may well be constant in a column, and
+    so may a single row.
+
+    Raises:
+      ValueError: one line naming the file and the row or column at fault.
+    """
+    path = Path(path)
+    frame = _frame(path)
+    names = [str(c) for c in frame.columns]
+    frame.columns = names
+    context_columns = list(context_columns or [])
+    columns = list(columns) if columns else [n for n in names if n not in context_columns]
+    for name in columns + context_columns:
+        if name not in names:
+            raise ValueError(f"{path}: no column {name!r} (its columns: {', '.join(names)})")
+    both = sorted(set(columns) & set(context_columns))
+    if both:
+        raise ValueError(f"{path}: {', '.join(both)} named both as a column and as a context column")
+    for group in (columns, context_columns):
+        twice = sorted({n for n in group if group.count(n) > 1})
+        if twice:
+            raise ValueError(f"{path}: column {twice[0]!r} named twice")
+    if not columns:
+        raise ValueError(f"{path}: no column left to learn (every column is a context column)")
+    if check_spread and len(frame) < MIN_ROWS:
+        raise ValueError(f"{path}: {len(frame)} data rows; at least {MIN_ROWS} are needed to train and test")
+    x = np.stack([_numeric(frame, n, path) for n in columns], axis=1)
+    c = np.stack([_numeric(frame, n, path) for n in context_columns], axis=1) if context_columns else None
+    if not len(frame):
+        raise ValueError(f"{path}: no data rows")
+    for name, values in zip(columns, x.T if check_spread else ()):
+        if np.ptp(values) == 0:
+            raise ValueError(f"{path}: column {name!r} is constant ({values[0]:g} in every row): it has no "
+                             "density to learn; leave it out with --columns")
+    return Table(x, c, columns, context_columns)
+
+
+def split_rows(n: int, seed: int, test_fraction: float = 0.1, val_fraction: float = 0.1):
+    """(train, validation, test) row indices of a seeded shuffle of `n` rows."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_test, n_val = max(1, round(n * test_fraction)), max(1, round(n * val_fraction))
+    return order[n_test + n_val:], order[n_test:n_test + n_val], order[:n_test]
+
+
+def standardise(values: np.ndarray, rows: np.ndarray):
+    """(mean, sd) of `values[rows]` per column, the sd of a constant column set to 1."""
+    mean = values[rows].mean(0)
+    sd = values[rows].std(0, ddof=1)
+    return mean, np.where(sd > 0, sd, 1.0)
