@@ -11,6 +11,7 @@ import tensorflow_probability as tfp
 from conftest import perturbed
 
 from tfp_flows.flows import MAFFlow, NSFFlow, RealNVPFlow, build_flow, flow_class
+from tfp_flows.flows.mog import MADEMoGFlow, MAFMoGFlow
 from tfp_flows.training import TrainConfig, Trainer
 from tfp_flows.training.objectives import MaximumLikelihood
 
@@ -20,6 +21,8 @@ F64 = tf.float64
 # Chains of the #1410 shape: several conditioned layers with batch norm and permutations between.
 CONDITIONAL = {
     "maf": lambda seed, dtype=F64: MAFFlow(3, layers=3, hidden_units=(8, 8), seed=seed, dtype=dtype, context_dims=2),
+    "maf-mog": lambda seed, dtype=F64: MAFMoGFlow(3, layers=3, hidden_units=(8,), components=3, seed=seed, dtype=dtype,
+                                                  context_dims=2),
     "nsf": lambda seed, dtype=F64: NSFFlow(3, layers=3, hidden_units=(8,), bins=4, seed=seed, dtype=dtype,
                                            context_dims=2),
     "realnvp": lambda seed, dtype=F64: RealNVPFlow(3, layers=3, hidden_units=(8,), seed=seed, dtype=dtype,
@@ -53,6 +56,37 @@ def test_changing_only_the_context_changes_every_conditioned_layer_and_no_other(
         y = out1
 
 
+def test_a_mixture_base_reads_the_context_too():
+    # made-mog has no layer but the identity: all of its conditioning is in its base; maf-mog's
+    # base is conditioned beside its layers.
+    rng = np.random.default_rng(5)
+    flow = perturbed(lambda seed: MADEMoGFlow(3, hidden_units=(8,), components=3, seed=seed, dtype=F64,
+                                              context_dims=2))
+    assert flow.base_conditioned and not flow.conditioned
+    z = tf.constant(rng.normal(size=(16, 3)), F64)
+    c1, c2 = (tf.constant(rng.normal(size=(16, 2)), F64) for _ in range(2))
+    assert np.abs(flow.log_prob(z, context=c1).numpy() - flow.log_prob(z, context=c2).numpy()).min() > 1e-6
+    mixed = perturbed(CONDITIONAL["maf-mog"])
+    assert mixed.base_conditioned and len(mixed.conditioned) == 3
+    y = tf.constant(rng.normal(size=(16, 3)), F64)
+    base1 = mixed.base.log_prob(y, conditional_input=c1).numpy()
+    base2 = mixed.base.log_prob(y, conditional_input=c2).numpy()
+    assert np.abs(base1 - base2).min() > 1e-6
+
+
+def test_a_made_mog_density_integrates_to_one():
+    """The hand-written mixture distribution is a density: on a 2-D grid wide enough to hold
+    its mass, exp(log p) sums to 1 (to the grid's resolution), with and without a context."""
+    flow = perturbed(lambda seed: MADEMoGFlow(2, hidden_units=(8,), components=3, seed=seed, dtype=F64,
+                                              context_dims=1), seed=3)
+    grid = np.linspace(-12, 12, 601)
+    step = grid[1] - grid[0]
+    xx = np.stack(np.meshgrid(grid, grid, indexing="ij"), -1).reshape(-1, 2)
+    for value in (-1.0, 0.5):
+        density = np.exp(flow.log_prob(tf.constant(xx), context=tf.constant([value], F64)).numpy())
+        assert abs(density.sum() * step ** 2 - 1) < 2e-3
+
+
 def test_the_context_reaches_every_layer_when_sampling(family):
     # In the sampling direction the chain routes the context by layer name; a layer it
     # misses would make the sample's density disagree with the density of the same point.
@@ -72,12 +106,12 @@ def test_the_context_reaches_every_layer_when_sampling(family):
 def test_log_density_matches_the_autodiff_jacobian_given_a_context(family):
     flow = perturbed(CONDITIONAL[family], seed=2)
     c = tf.constant(np.random.default_rng(4).normal(size=(12, 2)), F64)
-    z = flow.base.sample(12, seed=(5, 6))
+    z = flow.base.sample(12, seed=(5, 6), **flow._base_kwargs(c))
     with tf.GradientTape() as tape:
         tape.watch(z)
         x = flow.distribution.bijector.forward(z, **flow._bijector_kwargs(c))
     jac = tape.batch_jacobian(x, z).numpy()
-    expected = flow.base.log_prob(z).numpy() - np.linalg.slogdet(jac)[1]
+    expected = flow.base.log_prob(z, **flow._base_kwargs(c)).numpy() - np.linalg.slogdet(jac)[1]
     np.testing.assert_allclose(flow.log_prob(tf.constant(x.numpy()), context=c).numpy(), expected,
                                rtol=1e-6, atol=1e-6)
 
@@ -113,7 +147,7 @@ def _sine_truth(x, c):
     return (-0.5 * ((x - np.sin(3 * c)) / sd) ** 2 - np.log(sd) - 0.5 * np.log(2 * np.pi))[:, 0]
 
 
-@pytest.mark.parametrize("family", ["maf", "nsf"])
+@pytest.mark.parametrize("family", ["maf", "nsf", "made-mog"])
 def test_a_one_dimensional_conditional_with_a_known_density_is_learned(family):
     """x | c ~ Normal(sin 3c, (0.1 + c^2)^2), c ~ U(-1, 1): the KL divergence from the
     truth, E_c KL(p(.|c) || q(.|c)), estimated on fresh draws, is under 0.05 nats."""

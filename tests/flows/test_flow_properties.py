@@ -15,6 +15,7 @@ from conftest import perturbed
 from tfp_flows import (AffineLeakyReLUFlow, Flow, MAFFlow, SplineCouplingFlow, TransformedFlow, VIFlow,
                        scale, shift)
 from tfp_flows.flows import NSFFlow, RealNVPFlow
+from tfp_flows.flows.mog import MADEMoGFlow, MAFMoGFlow
 
 F64 = tf.float64
 
@@ -32,6 +33,8 @@ FLOWS = {
     "maf_batch_norm": lambda seed: MAFFlow(3, layers=3, hidden_units=(8, 8), seed=seed, dtype=F64),
     "maf_plain": lambda seed: MAFFlow(3, layers=2, hidden_units=(8,), batch_norm=False,
                                       permutation="random", clip_log_scale=True, seed=seed, dtype=F64),
+    "made_mog": lambda seed: MADEMoGFlow(3, hidden_units=(8,), components=3, seed=seed, dtype=F64),
+    "maf_mog": lambda seed: MAFMoGFlow(3, layers=2, hidden_units=(8,), components=3, seed=seed, dtype=F64),
     "nsf_batch_norm": lambda seed: NSFFlow(3, layers=2, hidden_units=(8,), bins=5, bound=3.0, seed=seed,
                                            dtype=F64),
     "nsf_plain": lambda seed: NSFFlow(3, layers=2, hidden_units=(8, 8), bins=4, batch_norm=False,

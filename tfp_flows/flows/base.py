@@ -118,11 +118,13 @@ class Flow(tf.Module):
         self._chained = None
         self.context_dims = 0
         self.conditioned = frozenset()
+        self.base_conditioned = False
 
     # ------------------------------------------------------------ the one subclass call
-    def assemble(self, base, bijectors, config, context_dims: int = 0, conditioned=()):
+    def assemble(self, base, bijectors, config, context_dims: int = 0, conditioned=(), base_conditioned=False):
         """Declare the flow: `base`, its `bijectors` (data side first) and its `config`;
-        a conditional flow also names its context size and the bijectors that read it."""
+        a conditional flow also names its context size and the bijectors that read it,
+        and whether its base distribution reads it too (``conditional_input=``)."""
         if self._chained is not None:
             raise RuntimeError(f"{type(self).__name__}: assemble is called once, by the constructor")
         if isinstance(bijectors, tfb.Bijector):
@@ -135,16 +137,17 @@ class Flow(tf.Module):
             raise TypeError(f"bijectors must be tfp bijectors, got {bad}")
         names = [b.name for b in bijectors]
         conditioned = frozenset(conditioned)
-        if context_dims and not conditioned:
-            raise ValueError("a conditional flow must name the bijectors that take the context")
-        if conditioned and not context_dims:
-            raise ValueError("bijectors take a context but context_dims is 0")
+        if context_dims and not (conditioned or base_conditioned):
+            raise ValueError("a conditional flow must name the bijectors (or the base) that take the context")
+        if (conditioned or base_conditioned) and not context_dims:
+            raise ValueError("bijectors or the base take a context but context_dims is 0")
         if conditioned - set(names):
             raise ValueError(f"conditioned names no bijector of the flow: {sorted(conditioned - set(names))}")
         if conditioned and len(set(names)) != len(names):
             raise ValueError("a conditional flow's bijectors need distinct names (the context is routed by name)")
         self.context_dims = int(context_dims)
         self.conditioned = conditioned
+        self.base_conditioned = bool(base_conditioned)
         self.base = base
         self.bijectors = tuple(_in_mode(b, training=False) for b in bijectors)
         self.training_bijectors = tuple(_in_mode(b, training=True) for b in bijectors)
@@ -181,6 +184,15 @@ class Flow(tf.Module):
 
     def _bijector_kwargs(self, context):
         return {name: {"conditional_input": context} for name in self.conditioned} if context is not None else {}
+
+    def _base_kwargs(self, context):
+        return {"conditional_input": context} if context is not None and self.base_conditioned else {}
+
+    def _sampling_kwargs(self, context):
+        kwargs = {"bijector_kwargs": self._bijector_kwargs(context)}
+        if self.base_conditioned:
+            kwargs["distribution_kwargs"] = self._base_kwargs(context)
+        return kwargs
 
     # ------------------------------------------------------------------ public API
     @property
@@ -224,19 +236,18 @@ class Flow(tf.Module):
         for b in (self.training_bijectors if training else self.bijectors):
             y, ildj = self._inverse_step(b, y, event_ndims, context)
             total += ildj
-        return self.base.log_prob(y) + total
+        return self.base.log_prob(y, **self._base_kwargs(context)) + total
 
     def sample(self, n, seed=None, context=None):
         """n draws [n, ...event] (batch norm, where there is any, in evaluation mode); for a
         conditional flow one draw per row of `context` [n, C], or n draws given one row [C]."""
         context = self._check_context(context, n)
-        return self.distribution.sample(n, seed=seed, bijector_kwargs=self._bijector_kwargs(context))
+        return self.distribution.sample(n, seed=seed, **self._sampling_kwargs(context))
 
     def sample_and_log_prob(self, n, seed=None, context=None):
         """(n draws, their log-density), computed in the sampling direction only."""
         context = self._check_context(context, n)
-        return self.distribution.experimental_sample_and_log_prob(
-            n, seed=seed, bijector_kwargs=self._bijector_kwargs(context))
+        return self.distribution.experimental_sample_and_log_prob(n, seed=seed, **self._sampling_kwargs(context))
 
     def layer_inverse(self, index, y, context=None):
         """(layer `index`'s inverse at y, its inverse log-det) in evaluation mode, the

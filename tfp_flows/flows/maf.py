@@ -101,14 +101,19 @@ class MAFFlow(Flow):
             ]
             self.batch_norms = batch_norm_layers(layers if batch_norm else 0, dtype)
         self.permutations = permutations(permutation, dims, layers, rng)
-        base = tfd.MultivariateNormalDiag(loc=tf.zeros(dims, dtype=dtype))
+        base = self._make_base(dims, dtype, rng, context_dims)
         self._one_pass = {f"maf_{i}": self._shift_and_log_scale(self.made[i]) for i in range(layers)}
         steps = [tfb.MaskedAutoregressiveFlow(shift_and_log_scale_fn=fn, name=name) for name, fn in self._one_pass.items()]
         bijectors = interleave(steps, self.batch_norms, self.permutations)
-        self.assemble(base, bijectors, self._args, context_dims, conditioned=self._one_pass if context_dims else ())
+        self.assemble(base, bijectors, self._args, context_dims, conditioned=self._one_pass if context_dims else (),
+                      base_conditioned=bool(context_dims) and not isinstance(base, tfd.MultivariateNormalDiag))
         # Build every layer's weights now (in evaluation mode: no moving-statistics update).
         with keras_floatx(dtype):
             self.log_prob(tf.zeros([2, dims], dtype), context=tf.zeros([2, context_dims], dtype) if context_dims else None)
+
+    def _make_base(self, dims, dtype, rng, context_dims):
+        """The base distribution: N(0, I_D) (`MAFMoGFlow` puts a MADE MoG here)."""
+        return tfd.MultivariateNormalDiag(loc=tf.zeros(dims, dtype=dtype))
 
     def _inverse_step(self, bijector, y, event_ndims, context=None):
         """A MAF layer's inverse, y -> (y - shift(y)) exp(-log_scale(y)), with one network

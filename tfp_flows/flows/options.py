@@ -1,4 +1,4 @@
-"""The architecture options of the density families (`--flow maf|nsf|realnvp`), declared
+"""The architecture options of the density families (`--flow maf|nsf|realnvp|...`), declared
 once (no TensorFlow here, so the commands' options are made from them without importing
 it). One dataclass serves every family: each reads the fields it uses, and a field
 that only some families read says which in its metadata ("families"), so a run's
@@ -27,13 +27,16 @@ class FlowOptions:
     init: str = field(default="glorot", metadata={
         "help": "the MADEs' initial kernels: Glorot-uniform (P2's TF template) or uniform in +-1/sqrt(fan-in), "
                 "PyTorch's default for a linear layer (biases start at zero either way; see benchmarks/README.md)",
-        "choices": ("glorot", "fan_in"), "families": ("maf",)})
+        "choices": ("glorot", "fan_in"), "families": ("maf", "maf-mog")})
     clip_log_scale: bool = field(default=False, metadata={
-        "help": "clip the log-scale to [-5, 3] like P2's TF1 template", "families": ("maf",)})
+        "help": "clip the log-scale to [-5, 3] like P2's TF1 template", "families": ("maf", "maf-mog")})
     bins: int = field(default=8, metadata={
         "help": "spline bins per variable (nsf)", "families": ("nsf",), "minimum": 2})
     bound: float = field(default=4.0, metadata={
         "help": "the splines act on [-bound, bound], the identity outside (nsf)", "families": ("nsf",)})
+    components: int = field(default=10, metadata={
+        "help": "Gaussians per conditional of a MADE MoG (made-mog, and maf-mog's base)",
+        "families": ("made-mog", "maf-mog")})
 
 
 # The name the options had while MAF was the only density family.

@@ -19,6 +19,8 @@ __all__ = ["DEFAULT_FAMILY", "DENSITY_FAMILIES", "FAMILIES", "build_flow", "fami
 # name -> "module:class"
 FAMILIES: Dict[str, str] = {
     "maf": "tfp_flows.flows.maf:MAFFlow",
+    "maf-mog": "tfp_flows.flows.mog:MAFMoGFlow",
+    "made-mog": "tfp_flows.flows.mog:MADEMoGFlow",
     "nsf": "tfp_flows.flows.nsf:NSFFlow",
     "realnvp": "tfp_flows.flows.realnvp:RealNVPFlow",
     "spline-coupling": "tfp_flows.flows.coupling:SplineCouplingFlow",
@@ -26,7 +28,7 @@ FAMILIES: Dict[str, str] = {
     "vi": "tfp_flows.flows.vi:VIFlow",
 }
 # The families `build_flow` makes from (dims, options dataclass, seed): what `--flow` offers.
-DENSITY_FAMILIES = ("maf", "nsf", "realnvp")
+DENSITY_FAMILIES = ("maf", "nsf", "realnvp", "made-mog", "maf-mog")
 DEFAULT_FAMILY = "maf"  # P2's
 
 
