@@ -178,9 +178,9 @@ def test_score_reports_each_unreadable_input_and_scores_the_rest(gas_run, tmp_pa
     assert "make train-gas" not in err  # the missing input is the scorer's, not the trainer's
 
 
-@pytest.mark.parametrize("family", ["nsf", "realnvp", "made-mog", "maf-mog"])
+@pytest.mark.parametrize("family", ["nsf", "realnvp", "made-mog", "maf-mog", "spline-coupling"])
 def test_every_density_family_trains_exports_and_is_scored_by_tensorflow_alone(family, tmp_path):
-    """`--flow nsf`, `realnvp`, `made-mog` and `maf-mog` through the GAS experiment, its run folder, the
+    """`--flow nsf`, `realnvp`, `made-mog`, `maf-mog` and `spline-coupling` through the GAS experiment, its run folder, the
     export and a fresh interpreter with TensorFlow only (the maf case is the tests above)."""
     write_synthetic_gas(tmp_path / "gas.txt", 2000, seed=6)
     cfg = GasConfig(data=tmp_path / "gas.txt", out=tmp_path / "run", flow=family,
@@ -190,7 +190,8 @@ def test_every_density_family_trains_exports_and_is_scored_by_tensorflow_alone(f
     assert results["flow_family"] == family and np.isfinite(results["test_log_likelihood"]["mean"])
     flow, _, kind = load_run(tmp_path / "run")
     assert kind == "gas" and type(flow).__name__ == {"nsf": "NSFFlow", "realnvp": "RealNVPFlow",
-                                                     "made-mog": "MADEMoGFlow", "maf-mog": "MAFMoGFlow"}[family]
+                                                     "made-mog": "MADEMoGFlow", "maf-mog": "MAFMoGFlow",
+                                                     "spline-coupling": "SplineCouplingFlow"}[family]
     x, res = _raw_rows(tmp_path)
     mean, std = (np.asarray(res["standardisation"][k]) for k in ("mean", "std"))
     expected = flow.log_prob(((x - mean) / std).astype(np.float32)).numpy() - np.log(std).sum()

@@ -31,9 +31,10 @@ class FlowOptions:
     clip_log_scale: bool = field(default=False, metadata={
         "help": "clip the log-scale to [-5, 3] like P2's TF1 template", "families": ("maf", "maf-mog")})
     bins: int = field(default=8, metadata={
-        "help": "spline bins per variable (nsf)", "families": ("nsf",), "minimum": 2})
+        "help": "spline bins per variable (nsf, spline-coupling)", "families": ("nsf", "spline-coupling"), "minimum": 2})
     bound: float = field(default=4.0, metadata={
-        "help": "the splines act on [-bound, bound], the identity outside (nsf)", "families": ("nsf",)})
+        "help": "the splines act on [-bound, bound], the identity outside (nsf, spline-coupling)",
+        "families": ("nsf", "spline-coupling")})
     components: int = field(default=10, metadata={
         "help": "Gaussians per conditional of a MADE MoG (made-mog, and maf-mog's base)",
         "families": ("made-mog", "maf-mog")})

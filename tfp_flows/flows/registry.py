@@ -28,7 +28,7 @@ FAMILIES: Dict[str, str] = {
     "vi": "tfp_flows.flows.vi:VIFlow",
 }
 # The families `build_flow` makes from (dims, options dataclass, seed): what `--flow` offers.
-DENSITY_FAMILIES = ("maf", "nsf", "realnvp", "made-mog", "maf-mog")
+DENSITY_FAMILIES = ("maf", "nsf", "realnvp", "made-mog", "maf-mog", "spline-coupling")
 DEFAULT_FAMILY = "maf"  # P2's
 
 
@@ -61,6 +61,9 @@ def build_flow(family: str, dims: int, options: Any = None, seed: int = 0, strat
                          f"{', '.join(DENSITY_FAMILIES)})")
     cls = flow_class(family)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        if hasattr(cls, "from_options"):  # a family whose constructor does not take a FlowOptions
+            from tfp_flows.flows.options import FlowOptions
+            return cls.from_options(dims, options or FlowOptions(), seed=seed, context_dims=context_dims)
         return cls(dims, options, seed=seed, context_dims=context_dims)
 
 
