@@ -49,6 +49,20 @@ def test_a_conditional_density_learned_from_a_csv_is_close_to_its_truth_on_held_
     # The command prints the same densities as the library.
     status, _ = _command(score_cli.main, ["--model", str(tmp_path / "run"), str(tmp_path / "new.csv")], capsys)
     assert status == 0
+    # The SavedModel's signatures take the context: log_prob(x, context) as the run scores
+    # it, sample(context) one draw per context row, in the table's units.
+    import tensorflow as tf
+
+    from tfp_flows.experiments.export import export_run
+
+    model = tf.saved_model.load(str(export_run(tmp_path / "run", tmp_path / "model")))
+    x = held_out[["x"]].to_numpy(np.float32)[:500]
+    c = held_out[["c"]].to_numpy(np.float32)[:500]
+    got = model.signatures["log_prob"](x=tf.constant(x), context=tf.constant(c))["output_0"].numpy()
+    np.testing.assert_allclose(got, [s.log_density for s in scored[:500]], rtol=1e-5, atol=1e-5)
+    draws = model.signatures["sample"](context=tf.constant(np.full((4000, 1), 0.5, np.float32)))["output_0"].numpy()
+    assert draws.shape == (4000, 1)
+    assert abs(draws.mean() - np.sin(1.5)) < 0.05 and abs(draws.std() - 0.35) < 0.05  # x | c = 0.5
 
 
 @pytest.mark.parametrize("family", ["nsf", "realnvp"])
