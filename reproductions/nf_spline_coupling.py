@@ -18,9 +18,12 @@ def main(argv=None):
     from tfp_flows import cli
 
     parser = cli.reproduction_parser(__doc__, HERE / "ledger.json", HERE / "results" / "nf_spline_coupling", seed=0)
-    parser.add_argument("--epochs", type=cli.positive_int, default=60, help="(default: %(default)s)")
     parser.add_argument("--n-train", type=cli.positive_int, default=4000, help="(default: %(default)s)")
-    parser.add_argument("--no-progress", action="store_true")
+    from tfp_flows.cli.options import add_training_options, training_config
+    from tfp_flows.training.config import TrainConfig
+
+    defaults = TrainConfig(epochs=60, batch_size=128, learning_rate=3e-3, xla="off")
+    add_training_options(parser, defaults, only=("epochs", "progress"))
     args = parser.parse_args(argv)
 
     import numpy as np
@@ -30,7 +33,7 @@ def main(argv=None):
     from tfp_flows.experiments import plotting
     from tfp_flows.datasets.toy import two_moons
     from tfp_flows.cli.reporting import Report, finish, load_ledger
-    from tfp_flows.training import MaximumLikelihood, TrainConfig, Trainer
+    from tfp_flows.training import MaximumLikelihood, Trainer
 
     seed_everything(args.seed)
     report = Report("Spline coupling flow on two moons", load_ledger(args.ledger))
@@ -43,8 +46,7 @@ def main(argv=None):
     spline = SplineCouplingFlow(dims=2, layers=4, bins=8, hidden=(16, 16), seed=args.seed)
     maf = MAFFlow(2, layers=5, hidden_units=(20, 20), batch_norm=False, seed=args.seed)
     scores = {}
-    config = TrainConfig(batch_size=128, learning_rate=3e-3, epochs=args.epochs, seed=args.seed,
-                         progress=not args.no_progress, xla="off")
+    config = training_config(args, defaults)
     for name, flow in (("spline coupling", spline), ("MAF", maf)):
         Trainer(flow, MaximumLikelihood(train, 128, args.seed), config).run()
         n_params = flow.count_params()

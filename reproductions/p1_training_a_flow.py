@@ -21,12 +21,12 @@ def main(argv=None):
 
     parser = cli.reproduction_parser(
         __doc__, HERE / "ledger.json", HERE / "results" / "p1_training_a_flow")
-    parser.add_argument("--epochs", type=cli.positive_int, default=100,
-                        help="passes over the training data (P1: %(default)s)")
-    parser.add_argument("--learning-rate", type=cli.positive_float, default=1e-4,
-                        help="Adam's learning rate (P1: %(default)s)")
-    parser.add_argument("--batch-size", type=cli.positive_int, default=100,
-                        help="batch size (P1: %(default)s)")
+    from tfp_flows.cli.options import add_training_options, training_config
+    from tfp_flows.training.config import TrainConfig
+
+    # P1's settings; the options are TrainConfig's own
+    p1_training = TrainConfig(epochs=100, learning_rate=1e-4, batch_size=100, xla="off")
+    add_training_options(parser, p1_training, only=("epochs", "learning_rate", "batch_size", "progress"))
     parser.add_argument("--n-samples", type=cli.positive_int, default=1000,
                         help="training draws from the target (P1: %(default)s)")
     parser.add_argument("--n-eval", type=cli.positive_int, default=20_000,
@@ -34,8 +34,8 @@ def main(argv=None):
     parser.add_argument("--require-fit", action="store_true",
                         help="also check the held-out loss (within 0.05 nats of the entropy) "
                              "and the fitted mean and covariance")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
+    config = training_config(args, p1_training)
 
     # Setup
     import numpy as np
@@ -45,7 +45,7 @@ def main(argv=None):
     from tfp_flows import AffineLeakyReLUFlow, seed_everything
     from tfp_flows.experiments import plotting
     from tfp_flows.cli.reporting import Report, finish, load_ledger
-    from tfp_flows.training import EpochLoss, MaximumLikelihood, TrainConfig, Trainer
+    from tfp_flows.training import EpochLoss, MaximumLikelihood, Trainer
 
     tfd = tfp.distributions
     seed_everything(args.seed)
@@ -65,9 +65,7 @@ def main(argv=None):
     print(f"training-set NLL before training: {before:.4f}")
 
     # Training: Adam on the mean negative log-likelihood of each batch.
-    config = TrainConfig(batch_size=args.batch_size, learning_rate=args.learning_rate, epochs=args.epochs,
-                         seed=args.seed, progress=not args.no_progress, xla="off")
-    trainer = Trainer(flow, MaximumLikelihood(train, args.batch_size, args.seed), config,
+    trainer = Trainer(flow, MaximumLikelihood(train, config.batch_size, args.seed), config,
                       callbacks=[EpochLoss()])
     trainer.run()
     history = [r["train_loss"] for r in trainer.records]
@@ -100,12 +98,12 @@ def main(argv=None):
     picture = plotting.samples_over_density(
         draws[:2000], lambda p: target.log_prob(p.astype(np.float32)).numpy(),
         args.out / "training_a_flow.png",
-        f"flow samples after {args.epochs} epochs (lr {args.learning_rate:g})")
+        f"flow samples after {config.epochs} epochs (lr {config.learning_rate:g})")
     print(f"picture: {picture}")
 
     return finish(report, args.out, {
-        "seed": args.seed, "epochs": args.epochs, "learning_rate": args.learning_rate,
-        "batch_size": args.batch_size, "n_samples": args.n_samples,
+        "seed": args.seed, "epochs": config.epochs, "learning_rate": config.learning_rate,
+        "batch_size": config.batch_size, "n_samples": args.n_samples,
         "nll_before": before, "nll_after": after, "epoch_losses": history,
     })
 

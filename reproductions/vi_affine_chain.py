@@ -20,8 +20,11 @@ def main(argv=None):
 
     parser = cli.reproduction_parser(__doc__, HERE / "ledger.json", HERE / "results" / "vi_affine_chain", seed=0)
     parser.add_argument("--n", type=cli.positive_int, default=5000, help="data points (default: %(default)s)")
-    parser.add_argument("--epochs", type=cli.positive_int, default=150, help="(default: %(default)s)")
-    parser.add_argument("--no-progress", action="store_true")
+    from tfp_flows.cli.options import add_training_options, training_config
+    from tfp_flows.training.config import TrainConfig
+
+    defaults = TrainConfig(epochs=150, batch_size=100, learning_rate=0.05, xla="off")
+    add_training_options(parser, defaults, only=("epochs", "progress"))
     args = parser.parse_args(argv)
 
     import numpy as np
@@ -31,7 +34,7 @@ def main(argv=None):
 
     from tfp_flows import TransformedFlow, scale, seed_everything, shift
     from tfp_flows.cli.reporting import Report, finish, load_ledger
-    from tfp_flows.training import MaximumLikelihood, TrainConfig, Trainer
+    from tfp_flows.training import MaximumLikelihood, Trainer
 
     tfd = tfp.distributions
     rng = seed_everything(args.seed)
@@ -47,8 +50,7 @@ def main(argv=None):
         steps += [scale(tf.Variable(1.0 + 0.1 * rng.normal(), dtype=tf.float32, name=f"scale{k}")),
                   shift(tf.Variable(0.1 * rng.normal(), dtype=tf.float32, name=f"shift{k}"))]
     model = TransformedFlow(tfd.Normal(0.0, 1.0), steps)
-    config = TrainConfig(batch_size=100, learning_rate=0.05, epochs=args.epochs, seed=args.seed,
-                         progress=not args.no_progress, xla="off")
+    config = training_config(args, defaults)
     Trainer(model, MaximumLikelihood(data, 100, args.seed), config).run()
     flow = model.distribution
 

@@ -90,3 +90,25 @@ def test_declared_commands_exist():
     for target in scripts.values():
         module, function = target.split(":")
         assert callable(getattr(importlib.import_module(module), function))
+
+
+def test_reproduction_scripts_take_training_options_from_trainconfig():
+    """Options once: a script's --epochs, --learning-rate, --batch-size and --no-progress
+    are TrainConfig's declarations with the script's defaults, read back with its --seed."""
+    from tfp_flows.cli.options import add_training_options, training_config
+    from tfp_flows.training.config import TrainConfig
+
+    defaults = TrainConfig(epochs=100, learning_rate=1e-4, batch_size=100, xla="off")
+    parser = cli.reproduction_parser("t", ROOT / "reproductions" / "ledger.json", "/tmp/unused")
+    add_training_options(parser, defaults, only=("epochs", "learning_rate", "batch_size", "progress"))
+    flags = {a for action in parser._actions for a in action.option_strings}
+    assert {"--epochs", "--learning-rate", "--batch-size", "--no-progress", "--seed"} <= flags
+    assert not {"--eval-every", "--xla", "--patience"} & flags
+    config = training_config(parser.parse_args(["--epochs", "3", "--no-progress", "--seed", "7"]), defaults)
+    assert (config.epochs, config.progress, config.seed, config.learning_rate, config.xla) == (3, False, 7, 1e-4, "off")
+    assert training_config(parser.parse_args([]), defaults).epochs == 100
+    with pytest.raises(ValueError, match="no field warmup"):
+        add_training_options(parser, defaults, only=("warmup",))
+    for script in ("p1_training_a_flow", "nf_spline_coupling", "vi_affine_chain"):
+        text = (ROOT / "reproductions" / f"{script}.py").read_text()
+        assert '"--epochs"' not in text and '"--no-progress"' not in text, script

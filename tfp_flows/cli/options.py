@@ -139,6 +139,29 @@ def config_from_args(cls, args, default=None, **overrides):
     return cls(**values)
 
 
+def add_training_options(parser, defaults, only):
+    """The training options named in `only` (fields of `TrainConfig`, e.g. "epochs",
+    "learning_rate", "batch_size", "progress"), declared by `TrainConfig` itself with
+    `defaults` (a `TrainConfig`) as their defaults: what a reproduction script offers of
+    training, without writing an option again. `training_config(args, defaults)` reads
+    them back (with the script's --seed)."""
+    from tfp_flows.training.config import TrainConfig
+
+    unknown = set(only) - {f.name for f in dataclasses.fields(TrainConfig)}
+    if unknown:
+        raise ValueError(f"TrainConfig has no field {', '.join(sorted(unknown))}")
+    exclude = {f.name for f in dataclasses.fields(TrainConfig)} - set(only)
+    return add_config_options(parser, TrainConfig, exclude=exclude, default=defaults)
+
+
+def training_config(args, defaults):
+    """The `TrainConfig` of parsed `args`: `defaults` with the options
+    `add_training_options` declared and the script's --seed (when it has one) applied."""
+    from tfp_flows.training.config import TrainConfig
+
+    return config_from_args(TrainConfig, args, defaults).validate()
+
+
 def config_command(prog, description, config_cls, run, prepare=None):
     """The three functions of a command that builds a `config_cls` from its options and
     calls `run(config, log=...)`: ``(build_parser, main, entry_point)``.
