@@ -32,7 +32,7 @@ def main(argv=None):
     from tfp_flows import MAFFlow, SplineCouplingFlow, seed_everything
     from tfp_flows.experiments import plotting
     from tfp_flows.datasets.toy import two_moons
-    from tfp_flows.cli.reporting import Report, finish, load_ledger
+    from tfp_flows.ledger import Report, finish, load_ledger
     from tfp_flows.training import MaximumLikelihood, Trainer
 
     seed_everything(args.seed)

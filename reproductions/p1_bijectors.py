@@ -22,7 +22,7 @@ def main(argv=None):
     import tensorflow_probability as tfp
 
     from tfp_flows import normal_cdf, seed_everything
-    from tfp_flows.cli.reporting import Report, finish, load_ledger
+    from tfp_flows.ledger import Report, finish, load_ledger
 
     tfd = tfp.distributions
     seed_everything(args.seed)  # nothing random here; kept for the common interface

@@ -27,7 +27,7 @@ def main(argv=None):
 
     from tfp_flows import seed_everything
     from tfp_flows.experiments import plotting
-    from tfp_flows.cli.reporting import Report, finish, load_ledger
+    from tfp_flows.ledger import Report, finish, load_ledger
 
     report = Report("P1 / Normalizing flows: inverse-CDF sampling", load_ledger(args.ledger))
     rng = seed_everything(args.seed)

@@ -44,7 +44,7 @@ def main(argv=None):
 
     from tfp_flows import AffineLeakyReLUFlow, seed_everything
     from tfp_flows.experiments import plotting
-    from tfp_flows.cli.reporting import Report, finish, load_ledger
+    from tfp_flows.ledger import Report, finish, load_ledger
     from tfp_flows.training import EpochLoss, MaximumLikelihood, Trainer
 
     tfd = tfp.distributions

@@ -40,7 +40,7 @@ def main(argv=None):
     from tfp_flows.training.run_folder import RunFolder
     from tfp_flows.experiments.speech import run_speech, speech_settings
     from tfp_flows.cli import EXIT_SKIPPED
-    from tfp_flows.cli.reporting import Report, finish, load_ledger
+    from tfp_flows.ledger import Report, finish, load_ledger
 
     config = config_from_args(SpeechConfig, args, download=False)
     if not config.data.is_dir():

@@ -48,7 +48,7 @@ def main(argv=None):
     from tfp_flows.training.run_folder import RunFolder
     from tfp_flows.experiments.gas import run_gas
     from tfp_flows.cli import EXIT_SKIPPED
-    from tfp_flows.cli.reporting import Report, finish, load_ledger
+    from tfp_flows.ledger import Report, finish, load_ledger
 
     config = config_from_args(GasConfig, args, download=False)
     config.train.seed = args.seed

@@ -27,7 +27,7 @@ def main(argv=None):
     from tensorflow_probability.python.bijectors import masked_autoregressive as tfp_made
 
     from tfp_flows import seed_everything
-    from tfp_flows.cli.reporting import Report, finish, load_ledger
+    from tfp_flows.ledger import Report, finish, load_ledger
 
     seed_everything(args.seed)
     report = Report("P2 / Autoregressivity and masking", load_ledger(args.ledger))

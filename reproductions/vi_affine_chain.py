@@ -33,7 +33,7 @@ def main(argv=None):
     import tensorflow_probability as tfp
 
     from tfp_flows import TransformedFlow, scale, seed_everything, shift
-    from tfp_flows.cli.reporting import Report, finish, load_ledger
+    from tfp_flows.ledger import Report, finish, load_ledger
     from tfp_flows.training import MaximumLikelihood, Trainer
 
     tfd = tfp.distributions

@@ -28,7 +28,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from tfp_flows.cli import EXIT_SKIPPED
-    from tfp_flows.cli.reporting import Report, finish, load_ledger
+    from tfp_flows.ledger import Report, finish, load_ledger
 
     report = Report("NF / VI with planar flows: KL against K", load_ledger(args.ledger))
     summary = args.runs / "summary.json"

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import REPRODUCTIONS
 from tfp_flows.cli import EXIT_MISMATCH, EXIT_OK
-from tfp_flows.cli.reporting import Report, load_ledger
+from tfp_flows.ledger import Report, load_ledger
 
 
 def _ledger(tmp_path, entries):

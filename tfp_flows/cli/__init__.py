@@ -4,7 +4,7 @@
 * Errors found while running (bad data, unwritable files) print one line and exit 1.
 * Ctrl-C prints one line and exits 130; whatever was written atomically stays valid.
 * A reproduction exits 0 when every check passes, 1 on a mismatch, 3 when skipped
-  (`tfp_flows.cli.reporting`, the reproductions' ledger and tables).
+  (`tfp_flows.ledger`, the reproductions' ledger and tables).
 
 Set `TFP_FLOWS_DEBUG=1` to see the full traceback of an unexpected error.
 """
