@@ -51,7 +51,7 @@ class MAFFlow(Flow):
       seed: seeds the networks' initial weights and any random permutations.
       dtype: float dtype.
       context_dims: C > 0 makes the flow conditional, p(x | c): every MADE reads the
-        context at each of its layers (TFP's ``conditional=True``), and `log_prob`,
+        context at its first layer (TFP's ``conditional=True``, ``"first_layer"``), and `log_prob`,
         `sample` take ``context=[n, C]``.
       **overrides: fields of `options` to change, e.g. ``MAFFlow(8, layers=5)``.
 

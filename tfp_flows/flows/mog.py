@@ -9,7 +9,7 @@ p(x) = prod_i sum_k alpha_ik(x_<i) N(x_i; mu_ik(x_<i), sigma_ik(x_<i)^2): one
 log-density is one pass; a sample takes D passes, one variable at a time. TFP has no
 such distribution (its `tfd.Autoregressive` takes no context), so `MADEMixture` is
 written here as a small `tfd.Distribution`; a conditional one reads the context at
-every MADE layer (``conditional_input``, as the flows' MADEs do).
+its MADE's first layer (``conditional_input``, as the flows' MADEs do).
 """
 
 import numpy as np

@@ -1,0 +1,254 @@
+"""The flow families beside their zuko equivalents: training speed and test log-likelihood.
+
+Pairs (each tfp_flows model built to match zuko's as closely as the libraries allow:
+the same layers, hidden units, tanh, reversed order between layers, no batch norm,
+which zuko has not):
+  nsf       `--flow nsf` (TFP's MAF with rational-quadratic splines, 8 bins on [-5, 5])
+            against zuko.flows.NSF (8 bins, its default bound 5)
+  maf-cond  conditional `--flow maf` (context of 4 values at each MADE's first layer) against
+            zuko.flows.MAF(context=4)
+  realnvp   `--flow realnvp` (affine couplings, half the variables kept, reversed between
+            couplings) against zuko.flows.RealNVP (alternating masks; zuko's affine
+            coupling bounds its log-scale its own way, the suite's by 3 tanh(s / 3))
+Data: P2's recipe on generated GAS-like rows (`gas_like`, as bench_train.py); for the
+conditional pair the context is 4 of the 8 columns and the density is of the other 4.
+
+Speed: each library in its own worker process (one at a time, order rotated every
+repetition), warmed up first (tracing, XLA compilation: reported, not timed), then
+`--steps` training steps at `--batch` timed per repetition; samples/s, median ratio
+tfp_flows / zuko. Quality (`--quality-epochs`): both retrain from their initial weights
+for that many epochs at batch 100, Adam 1e-3; the test rows' per-row log-likelihoods are
+compared pairwise (mean difference +- 2 standard errors; "at least the peer's" when the
+difference is above -2 se).
+
+Writes benchmarks/results/families.json and families.md. Run it alone on the machine.
+"""
+
+import argparse
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _machine import load_warning, machine  # noqa: E402
+
+FAMILIES = ("nsf", "maf-cond", "realnvp")
+CONTEXT = 4  # the conditional pair's context columns
+GOAL = 2.0  # tfp_flows / zuko at batch 1000 (issue 30, today's stack)
+
+
+def _split(array, family):
+    if family == "maf-cond":
+        return array[:, CONTEXT:], array[:, :CONTEXT]
+    return array, None
+
+
+class TFPModel:
+    def __init__(self, family, batch, data, layers, hidden, seed, lr):
+        import tensorflow as tf
+
+        from tfp_flows.flows import FlowOptions, build_flow
+        from tfp_flows.seeding import seed_everything
+        from tfp_flows.training import MaximumLikelihood, TrainConfig, Trainer
+
+        self.tf = tf
+        x, c = _split(data["train"], family)
+        self.test_x, self.test_c = _split(data["test"], family)
+        seed_everything(seed)
+        name = {"maf-cond": "maf"}.get(family, family)
+        options = FlowOptions(layers=layers, hidden_units=list(hidden), batch_norm=False, bins=8, bound=5.0)
+        self.flow = build_flow(name, x.shape[1], options, seed=seed, context_dims=0 if c is None else c.shape[1])
+        cfg = TrainConfig(batch_size=batch, learning_rate=lr, epochs=10**6, progress=False, seed=seed, xla="on")
+        self.trainer = Trainer(self.flow, MaximumLikelihood(x, batch, seed, context=c), cfg)
+        self.params = self.flow.count_params()
+
+    def train_steps(self, n):
+        return float(self.trainer.train_steps(n)[-1])
+
+    def test_rows(self):
+        from tfp_flows.training import Evaluator
+
+        data = self.test_x if self.test_c is None else (self.test_x, self.test_c)
+        return Evaluator(self.flow, "moving", 20_000).log_prob(data)
+
+
+class ZukoModel:
+    def __init__(self, family, batch, data, layers, hidden, seed, lr):
+        import torch
+        import zuko
+
+        self.torch, self.batch = torch, batch
+        torch.set_num_threads(os.cpu_count())
+        torch.manual_seed(seed)
+        x, c = _split(data["train"], family)
+        self.x = torch.from_numpy(x)
+        self.c = None if c is None else torch.from_numpy(c)
+        tx, tc = _split(data["test"], family)
+        self.tx, self.tc = torch.from_numpy(tx), None if tc is None else torch.from_numpy(tc)
+        common = dict(transforms=layers, hidden_features=tuple(hidden), activation=torch.nn.Tanh)
+        dims = x.shape[1]
+        if family == "nsf":
+            self.flow = zuko.flows.NSF(dims, bins=8, **common)
+        elif family == "maf-cond":
+            self.flow = zuko.flows.MAF(dims, context=CONTEXT, **common)
+        else:
+            self.flow = zuko.flows.RealNVP(dims, **common)
+        self.opt = torch.optim.Adam(self.flow.parameters(), lr=lr)
+        self.gen = torch.Generator().manual_seed(seed)
+        self.order, self.pos = torch.randperm(len(self.x), generator=self.gen), 0
+        self.params = int(sum(p.numel() for p in self.flow.parameters()))
+
+    def _log_prob(self, x, c):
+        return self.flow(c).log_prob(x)
+
+    def train_steps(self, n):
+        torch = self.torch
+        for _ in range(n):
+            if self.pos + self.batch > len(self.order):
+                self.order, self.pos = torch.randperm(len(self.x), generator=self.gen), 0
+            idx = self.order[self.pos:self.pos + self.batch]
+            self.pos += self.batch
+            self.opt.zero_grad()
+            loss = -self._log_prob(self.x[idx], None if self.c is None else self.c[idx]).mean()
+            loss.backward()
+            self.opt.step()
+        return float(loss.detach())
+
+    def test_rows(self):
+        with self.torch.no_grad():
+            return self._log_prob(self.tx, self.tc).double().numpy()
+
+
+def worker_main(args):
+    data = dict(np.load(args.data))
+    cls = ZukoModel if args.worker == "zuko" else TFPModel
+    start = time.perf_counter()
+    model = cls(args.family, args.batch, data, args.layers, args.hidden, args.seed, args.lr)
+    if args.warmup:
+        model.train_steps(args.warmup)
+    print(json.dumps({"ready": time.perf_counter() - start, "params": model.params}), flush=True)
+    for line in sys.stdin:
+        req = json.loads(line)
+        if req["cmd"] == "time":
+            t = time.perf_counter()
+            loss = model.train_steps(req["steps"])
+            print(json.dumps({"seconds": time.perf_counter() - t, "loss": loss}), flush=True)
+        elif req["cmd"] == "quality":
+            steps = req["steps"]
+            model.train_steps(steps)
+            rows = model.test_rows()
+            np.save(req["out"], rows)
+            print(json.dumps({"mean": float(rows.mean())}), flush=True)
+        else:
+            break
+
+
+class Worker:
+    def __init__(self, lib, family, batch, args, data_path, lr=1e-4):
+        cmd = [sys.executable, __file__, "--worker", lib, "--family", family, "--batch", str(batch),
+               "--data", str(data_path), "--layers", str(args.layers), "--seed", str(args.seed),
+               "--lr", str(lr), "--warmup", str(args.warmup), "--hidden", *map(str, args.hidden)]
+        self.lib = lib
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        self.info = self.read()
+
+    def read(self):
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the {self.lib} worker stopped (run it alone with --worker to see why)")
+        return json.loads(line)
+
+    def ask(self, **req):
+        self.proc.stdin.write(json.dumps(req) + "\n")
+        self.proc.stdin.flush()
+        return self.read()
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.write(json.dumps({"cmd": "quit"}) + "\n")
+            self.proc.stdin.flush()
+            self.proc.wait(timeout=60)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
+    p.add_argument("--batch", type=int, default=1000)
+    p.add_argument("--steps", type=int, default=100, help="timed steps per repetition")
+    p.add_argument("--reps", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=20)
+    p.add_argument("--layers", type=int, default=5)
+    p.add_argument("--hidden", type=int, nargs="+", default=[100, 100])
+    p.add_argument("--rows", type=int, default=100_000, help="generated GAS-like rows")
+    p.add_argument("--quality-epochs", type=int, default=0, help="0: speed only")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=HERE / "results")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--family", help=argparse.SUPPRESS)
+    p.add_argument("--data", help=argparse.SUPPRESS)
+    p.add_argument("--lr", type=float, default=1e-4, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        return worker_main(args)
+    if any(importlib.util.find_spec(m) is None for m in ("torch", "zuko")):
+        print("torch or zuko is not installed (pip install -r requirements-bench.txt, or make bench)")
+        return 1
+    from bench_train import gas_like
+
+    warning = load_warning()
+    if warning:
+        print(warning, flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    data_path = args.out / "families_data.npz"
+    gas_like(args.rows, args.seed, data_path)
+    results = {"machine": machine(), "args": {k: str(v) for k, v in vars(args).items()}, "families": {}}
+    for family in args.families:
+        entry = {}
+        workers = {lib: Worker(lib, family, args.batch, args, data_path) for lib in ("tfp_flows", "zuko")}
+        entry["params"] = {lib: w.info["params"] for lib, w in workers.items()}
+        entry["warm_up_seconds"] = {lib: w.info["ready"] for lib, w in workers.items()}
+        rates = {lib: [] for lib in workers}
+        for rep in range(args.reps):
+            order = list(workers)[rep % 2:] + list(workers)[:rep % 2]
+            for lib in order:
+                rates[lib].append(args.steps * args.batch / workers[lib].ask(cmd="time", steps=args.steps)["seconds"])
+        for w in workers.values():
+            w.close()
+        ratios = [a / b for a, b in zip(rates["tfp_flows"], rates["zuko"])]
+        entry["samples_per_second"] = {lib: float(np.median(v)) for lib, v in rates.items()}
+        entry["ratio"] = {"min": float(min(ratios)), "median": float(np.median(ratios)), "max": float(max(ratios))}
+        print(f"{family}: tfp_flows {entry['samples_per_second']['tfp_flows']:,.0f} samples/s, zuko "
+              f"{entry['samples_per_second']['zuko']:,.0f}; ratio {entry['ratio']['median']:.2f}x "
+              f"(min {entry['ratio']['min']:.2f}, goal {GOAL}x); parameters {entry['params']}", flush=True)
+        if args.quality_epochs:
+            train_rows = len(np.load(data_path)["train"])
+            steps = args.quality_epochs * (train_rows // 100)
+            rows = {}
+            for lib in ("tfp_flows", "zuko"):
+                w = Worker(lib, family, 100, argparse.Namespace(**{**vars(args), "warmup": 0}), data_path, lr=1e-3)
+                out = args.out / f"families_{family}_{lib}.npy"
+                w.ask(cmd="quality", steps=steps, out=str(out))
+                w.close()
+                rows[lib] = np.load(out)
+            diff = rows["tfp_flows"] - rows["zuko"]
+            se = float(diff.std(ddof=1) / np.sqrt(len(diff)))
+            entry["quality"] = {"epochs": args.quality_epochs, "test_ll": {k: float(v.mean()) for k, v in rows.items()},
+                                "difference": float(diff.mean()), "two_se": 2 * se,
+                                "at_least_peer": bool(diff.mean() > -2 * se)}
+            print(f"{family}: test log-likelihood tfp_flows {rows['tfp_flows'].mean():.4f}, zuko "
+                  f"{rows['zuko'].mean():.4f}; paired difference {diff.mean():+.4f} +- {2 * se:.4f}", flush=True)
+        results["families"][family] = entry
+    (args.out / "families.json").write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
