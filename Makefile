@@ -8,7 +8,8 @@
 #   make train-gas         train P2's MAF on data/gas/ethylene_CO.txt (ARGS="..." for options)
 #   make vi                planar (K = 2, 8, 32), radial and IAF flows on U1..U4, 3 seeds each, then the checks
 #   make train-speech      train P2's MAF on Speech Commands "zero" (ARGS="..." for options)
-#   make bench             install the PyTorch comparison libraries, run the benchmarks
+#   make bench             install the PyTorch comparison libraries, run the benchmarks (MAF, and the
+#                          nsf, conditional maf and realnvp families against zuko's)
 #   make bench-gas-epoch   one P2 epoch on a generated 4.2M-row GAS file, against the tree before issue 17
 #   make bench-speech      speech feature pipeline vs the old decoder (needs espeak-ng)
 #   make bench-speech-stacks  the speech pipeline's first pass on both stacks, side by side (spoken digits)
@@ -128,6 +129,7 @@ bench: $(STAMP)
 	$(PY) -m pip install --quiet -r requirements-bench.txt
 	$(PY) benchmarks/bench_train.py $(ARGS)
 	$(PY) benchmarks/bench_quality.py --variants tfp_flows fan_in
+	$(PY) benchmarks/bench_families.py --quality-epochs 3
 	$(PY) benchmarks/bench_gas_load.py
 	$(PY) benchmarks/bench_gas_input.py
 

@@ -185,3 +185,21 @@ def test_feature_search_smoke(fake_root, tmp_path_factory):
         assert 0 <= r["official_auc"] <= 1 and len(r["speaker_out_auc"]) == 6
     assert by_name["mfccseg (13 MFCCs x 4 parts, 25 dB, 4 kHz)"]["official_auc"] == 1.0
     assert bench.main(["--data", str(fake_root), "--word", "nope", "--out", str(out)]) == 1
+
+
+def test_families_benchmark_builds_models_of_the_same_size_and_reports(tmp_path):
+    """The families benchmark compares like with like: tfp_flows' nsf and realnvp have
+    exactly zuko's parameter counts, the conditional MAF too (its context enters the first
+    layer, as zuko's); a tiny run writes its ratios and paired differences."""
+    if any(importlib.util.find_spec(m) is None for m in ("torch", "zuko")):
+        pytest.skip("torch or zuko not installed (requirements-bench.txt)")
+    bench = _load("bench_families")
+    assert bench.main(["--rows", "3000", "--steps", "2", "--reps", "2", "--warmup", "1", "--layers", "2",
+                       "--hidden", "16", "16", "--quality-epochs", "1", "--out", str(tmp_path)]) == 0
+    res = json.loads((tmp_path / "families.json").read_text())
+    for family in ("nsf", "maf-cond", "realnvp"):
+        entry = res["families"][family]
+        assert entry["params"]["tfp_flows"] == entry["params"]["zuko"], family
+        assert entry["ratio"]["min"] <= entry["ratio"]["median"] <= entry["ratio"]["max"]
+        q = entry["quality"]
+        assert q["difference"] == pytest.approx(q["test_ll"]["tfp_flows"] - q["test_ll"]["zuko"])
