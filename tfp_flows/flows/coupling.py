@@ -10,10 +10,10 @@ from TFP's `tfb.RealNVP` (the coupling) and `tfb.RationalQuadraticSpline` (the t
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
-import tf_keras
 
 from tfp_flows.flows.base import Flow, check_positive_int
-from tfp_flows.flows.splines import spline_from_params
+from tfp_flows.flows.splines import params_per_variable, spline_from_params
+from tfp_flows.flows.stacking import conditioner_mlp
 
 tfb, tfd = tfp.bijectors, tfp.distributions
 
@@ -26,11 +26,8 @@ class _SplineConditioner(tf.Module):
     def __init__(self, in_dims, out_dims, bins, hidden, bound, seed, dtype, name, context_dims=0):
         super().__init__(name=name)
         self.bins, self.out_dims, self.bound = bins, out_dims, bound
-        init = tf_keras.initializers.GlorotUniform(seed=seed)
-        self.net = tf_keras.Sequential(
-            [tf_keras.layers.Dense(h, activation="tanh", kernel_initializer=init, dtype=dtype) for h in hidden]
-            + [tf_keras.layers.Dense(out_dims * (3 * bins - 1), kernel_initializer="zeros", dtype=dtype)])
-        self.net.build((None, in_dims + context_dims))
+        self.net = conditioner_mlp(in_dims + context_dims, hidden, out_dims * params_per_variable(bins), "tanh",
+                                   seed, dtype)
 
     def __call__(self, x0, output_units, conditional_input=None):
         params = self.net(x0 if conditional_input is None else tf.concat([x0, conditional_input], axis=-1))

@@ -11,10 +11,9 @@ permutation between the couplings.
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
-import tf_keras
 
 from tfp_flows.flows.base import Flow, check_positive_int
-from tfp_flows.flows.stacking import batch_norm_layers, interleave, options_with, permutations
+from tfp_flows.flows.stacking import batch_norm_layers, conditioner_mlp, interleave, options_with, permutations
 
 tfb, tfd = tfp.bijectors, tfp.distributions
 
@@ -31,12 +30,8 @@ class _AffineConditioner(tf.Module):
 
     def __init__(self, kept, out_dims, context_dims, hidden, activation, seed, dtype, name):
         super().__init__(name=name)
-        init = tf_keras.initializers.GlorotUniform(seed=seed)
         with self.name_scope:
-            self.net = tf_keras.Sequential(
-                [tf_keras.layers.Dense(h, activation=activation, kernel_initializer=init, dtype=dtype) for h in hidden]
-                + [tf_keras.layers.Dense(2 * out_dims, kernel_initializer="zeros", dtype=dtype)])
-            self.net.build((None, kept + context_dims))
+            self.net = conditioner_mlp(kept + context_dims, hidden, 2 * out_dims, activation, seed, dtype)
 
     def __call__(self, x0, output_units, conditional_input=None):
         inputs = x0 if conditional_input is None else tf.concat([x0, conditional_input], axis=-1)

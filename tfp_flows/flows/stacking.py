@@ -16,7 +16,8 @@ from tfp_flows.flows.options import FlowOptions
 
 tfb = tfp.bijectors
 
-__all__ = ["batch_norm_layers", "conditional_made", "interleave", "keras_floatx", "options_with", "permutations"]
+__all__ = ["batch_norm_layers", "conditional_made", "conditioner_mlp", "interleave", "keras_floatx", "options_with",
+           "permutations"]
 
 
 def options_with(flow_name, options, overrides):
@@ -45,6 +46,18 @@ def conditional_made(context_dims):
     if not context_dims:
         return {}
     return dict(conditional=True, conditional_event_shape=[context_dims], conditional_input_layers="first_layer")
+
+
+def conditioner_mlp(in_dims, hidden, out_units, activation, seed, dtype):
+    """A coupling's conditioner: Dense layers of `hidden` units, then `out_units` outputs
+    whose weights start at zero (so the coupling starts as the identity). The input layer
+    carries `dtype`: a Sequential built from a bare shape would round float64 inputs to
+    float32 first."""
+    init = tf_keras.initializers.GlorotUniform(seed=seed)
+    return tf_keras.Sequential(
+        [tf_keras.Input((in_dims,), dtype=dtype)]
+        + [tf_keras.layers.Dense(h, activation=activation, kernel_initializer=init, dtype=dtype) for h in hidden]
+        + [tf_keras.layers.Dense(out_units, kernel_initializer="zeros", dtype=dtype)])
 
 
 @contextlib.contextmanager
