@@ -230,3 +230,15 @@ def test_a_float64_coupling_conditioner_computes_in_float64(family, rng):
         h = h @ kernel + bias
         h = activations.get(layer.activation.__name__, lambda a: a)(h)
     np.testing.assert_allclose(net(tf.constant(x, F64)).numpy(), h, rtol=0, atol=1e-12)
+
+
+def test_a_conditional_flow_of_one_layer_samples_given_its_context():
+    """One conditioned bijector and nothing else (the MAF paper's MADE: one layer, no batch
+    norm): sampling routes the context to it as in a longer flow."""
+    flow = perturbed(lambda seed: MAFFlow(3, layers=1, hidden_units=(8,), batch_norm=False, seed=seed, dtype=F64,
+                                          context_dims=2))
+    assert len(flow.bijectors) == 1
+    a = flow.sample(5, seed=(1, 2), context=[1.0, 0.0]).numpy()
+    b = flow.sample(5, seed=(1, 2), context=[0.0, 1.0]).numpy()
+    assert a.shape == (5, 3) and np.all(np.isfinite(a)) and not np.allclose(a, b)
+    np.testing.assert_allclose(flow.sample(5, seed=(1, 2), context=[1.0, 0.0]).numpy(), a)

@@ -152,8 +152,10 @@ class Flow(tf.Module):
         self.bijectors = tuple(_in_mode(b, training=False) for b in bijectors)
         self.training_bijectors = tuple(_in_mode(b, training=True) for b in bijectors)
         self._args = dict(config or {})
-        chain = self.bijectors[0] if len(self.bijectors) == 1 else tfb.Chain(list(self.bijectors),
-                                                                             name=f"{self.name}_chain")
+        # A Chain routes the context to its bijectors by name, so a conditioned flow of one
+        # bijector is chained too (a bare bijector would get the name-keyed kwargs itself).
+        chain = (self.bijectors[0] if len(self.bijectors) == 1 and not conditioned
+                 else tfb.Chain(list(self.bijectors), name=f"{self.name}_chain"))
         self._chained = tfd.TransformedDistribution(base, chain)
 
     def _inverse_step(self, bijector, y, event_ndims, context=None):
