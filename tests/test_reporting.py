@@ -28,6 +28,12 @@ def test_value_within_and_outside_print_precision(tmp_path):
     assert "FAIL" in report.summary_line() and "1/2" in report.summary_line()
 
 
+def test_a_tolerance_per_value(tmp_path):
+    report = Report("t", _ledger(tmp_path, {"a": _entry(value=[1.0, 2.0], tolerance=[0.1, 1.0])}))
+    assert report.compare("a", [1.05, 2.9]) is True
+    assert report.compare("a", [1.2, 2.0]) is False  # 0.2 is outside the first value's 0.1
+
+
 def test_tolerance_in_standard_errors(tmp_path):
     ledger = _ledger(tmp_path, {"m": _entry(value=2.0, tolerance_se=4)})
     report = Report("t", ledger)
@@ -75,6 +81,8 @@ def test_nan_is_never_within_tolerance(tmp_path):
     ({"a": _entry(value="x", tolerance=1)}, "value"),
     ({"a": _entry(value=1.0)}, "tolerance"),
     ({"a": _entry(value=1.0, tolerance=-1)}, "tolerance"),
+    ({"a": _entry(value=[1.0, 2.0], tolerance=[1.0, -1.0])}, "tolerance"),
+    ({"a": _entry(value=[1.0, 2.0], tolerance=[1.0])}, "one per value"),
     ({"a": {"source": "T", "section": "S"}}, "quantity"),
     ({"a": _entry(value=1.0, tolerance=1, colour="red")}, "unknown"),
 ])

@@ -5,7 +5,8 @@ Every published figure the suite checks lives in one JSON ledger
 reproduced value is judged:
 
 * ``value`` + ``tolerance``: ``|reproduced - value| <= tolerance`` (element-wise for
-  lists); the tolerance is the print precision of the published figure.
+  lists, where the tolerance may be one number or one per value); the tolerance is the
+  print precision of the published figure, or the error it was published with.
 * ``value`` + ``tolerance_se``: within that many standard errors of the reproduced
   estimate (for quantities estimated from random draws).
 * ``min`` / ``max``: a bound the reproduced value must respect.
@@ -91,10 +92,14 @@ def load_ledger(path) -> dict:
         value = spec.get("value")
         if value is not None and not _is_number_or_numbers(value):
             raise ValueError(f"{where}: 'value' must be a number, a list of numbers or null")
-        for name in ("tolerance", "tolerance_se", "min", "max"):
+        for name in ("tolerance_se", "min", "max"):
             t = spec.get(name)
             if t is not None and (not _is_number(t) or (name.startswith("tol") and t < 0)):
                 raise ValueError(f"{where}: {name!r} must be a non-negative number")
+        t = spec.get("tolerance")
+        if t is not None and not (_is_number_or_numbers(t) and np.all(np.asarray(t) >= 0)
+                                  and (not isinstance(t, list) or (isinstance(value, list) and len(t) == len(value)))):
+            raise ValueError(f"{where}: 'tolerance' must be a non-negative number, or one per value")
         if value is not None and spec.get("tolerance") is None and spec.get("tolerance_se") is None:
             raise ValueError(f"{where}: a 'value' needs 'tolerance' or 'tolerance_se'")
         out[key] = LedgerEntry(key=key, **spec)
@@ -174,8 +179,8 @@ class Report:
                 raise ValueError(
                     f"{key}: reproduced shape {rep.shape} differs from published {pub.shape}")
             if e.tolerance is not None:
-                tol = np.full(pub.shape, e.tolerance)
-                tol_text = f"{e.tolerance:g}"
+                tol = np.broadcast_to(np.asarray(e.tolerance, dtype=float), pub.shape)
+                tol_text = _fmt(e.tolerance, 3) if isinstance(e.tolerance, list) else f"{e.tolerance:g}"
             else:
                 if stderr is None:
                     raise ValueError(f"{key}: a tolerance in standard errors needs `stderr`")
