@@ -6,6 +6,7 @@
 #   make reproduce-part2   P2: masking, MAF on GAS, audio (each skipped without its data), refresh the report page
 #   make report            reproductions/results/report.html from the results on disk (nothing re-run)
 #   make train-gas         train P2's MAF on data/gas/ethylene_CO.txt (ARGS="..." for options)
+#   make images            the MAF paper's Table 2 models on Fashion-MNIST (FASHION_MNIST=folder; under an hour)
 #   make vi                planar (K = 2, 8, 32), radial and IAF flows on U1..U4, 3 seeds each, then the checks
 #   make train-speech      train P2's MAF on Speech Commands "zero" (ARGS="..." for options)
 #   make bench             install the PyTorch comparison libraries, run the benchmarks (MAF, and the
@@ -65,7 +66,7 @@ endif
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint bench-speech-stacks compare-stacks report reproduce-part1 reproduce-part2 train-gas train-speech vi bench bench-gas-epoch bench-speech clean-venv help
+.PHONY: venv test lint bench-speech-stacks compare-stacks report reproduce-part1 reproduce-part2 train-gas train-speech vi images bench bench-gas-epoch bench-speech clean-venv help
 
 help:
 	@sed -n '2,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
@@ -124,6 +125,12 @@ vi: $(STAMP)
 	$(PY) -m tfp_flows.cli.train_vi --flows radial --K 32 $(ARGS)
 	$(PY) -m tfp_flows.cli.train_vi --flows iaf --K 2 $(ARGS)
 	$(PY) reproductions/run_part.py vi
+
+# The folder of the four Fashion-MNIST files: the first of these that holds them.
+FASHION_MNIST ?= $(firstword $(foreach d,data/fashion_mnist /usr/share/datasets/fashion-mnist,$(if $(wildcard $(d)/train-images-idx3-ubyte*),$(d),)))
+images: $(STAMP)
+	status=0; $(PY) reproductions/maf_images.py $(if $(FASHION_MNIST),--data $(FASHION_MNIST),) $(ARGS) || status=$$?; \
+	  $(PY) reproductions/report.py; exit $$status
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -r requirements-bench.txt

@@ -10,8 +10,14 @@ which zuko has not):
   realnvp   `--flow realnvp` (affine couplings, half the variables kept, reversed between
             couplings) against zuko.flows.RealNVP (alternating masks; zuko's affine
             coupling bounds its log-scale its own way, the suite's by 3 tanh(s / 3))
+  maf-784   the image table's MAF (5) at 784 dimensions, one hidden layer of 1024 units
+            (the MAF paper's MNIST size; issue 31), against zuko.flows.MAF of that size:
+            speed at --image-batches (as seconds per epoch of the 54,000 training images)
+            and each worker's peak resident memory (ru_maxrss) at each batch size
 Data: P2's recipe on generated GAS-like rows (`gas_like`, as bench_train.py); for the
-conditional pair the context is 4 of the 8 columns and the density is of the other 4.
+conditional pair the context is 4 of the 8 columns and the density is of the other 4;
+for maf-784, Fashion-MNIST prepared as the MAF paper prepared MNIST when --images DIR
+holds it, else images of random pixels prepared the same way (speed only).
 
 Speed: each library in its own worker process (one at a time, order rotated every
 repetition), warmed up first (tracing, XLA compilation: reported, not timed), then
@@ -39,7 +45,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from _machine import load_warning, machine  # noqa: E402
 
-FAMILIES = ("nsf", "maf-cond", "realnvp")
+FAMILIES = ("nsf", "maf-cond", "realnvp", "maf-784")
+IMAGE_LAYERS, IMAGE_HIDDEN = 5, [1024]  # MAF (5), the MAF paper's MNIST MADE size
+IMAGE_EPOCH = 54_000  # training images in an epoch of the image table
 CONTEXT = 4  # the conditional pair's context columns
 GOAL = 2.0  # tfp_flows / zuko at batch 1000 (issue 30, today's stack)
 
@@ -62,7 +70,7 @@ class TFPModel:
         x, c = _split(data["train"], family)
         self.test_x, self.test_c = _split(data["test"], family)
         seed_everything(seed)
-        name = {"maf-cond": "maf"}.get(family, family)
+        name = {"maf-cond": "maf", "maf-784": "maf"}.get(family, family)
         options = FlowOptions(layers=layers, hidden_units=list(hidden), batch_norm=False, bins=8, bound=5.0)
         self.flow = build_flow(name, x.shape[1], options, seed=seed, context_dims=0 if c is None else c.shape[1])
         cfg = TrainConfig(batch_size=batch, learning_rate=lr, epochs=10**6, progress=False, seed=seed, xla="on")
@@ -98,6 +106,8 @@ class ZukoModel:
             self.flow = zuko.flows.NSF(dims, bins=8, **common)
         elif family == "maf-cond":
             self.flow = zuko.flows.MAF(dims, context=CONTEXT, **common)
+        elif family == "maf-784":
+            self.flow = zuko.flows.MAF(dims, **common)
         else:
             self.flow = zuko.flows.RealNVP(dims, **common)
         self.opt = torch.optim.Adam(self.flow.parameters(), lr=lr)
@@ -126,6 +136,28 @@ class ZukoModel:
             return self._log_prob(self.tx, self.tc).double().numpy()
 
 
+def peak_rss_mb():
+    """This process's peak resident memory so far, MB (Linux reports ru_maxrss in KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def image_like(path, images=None, seed=0, rows=6000):
+    """784-dimensional rows for maf-784: Fashion-MNIST from the folder `images`, or random
+    pixels, dequantised and logit-transformed as the MAF paper prepared MNIST."""
+    from tfp_flows.datasets.images import load_fashion_mnist, logit_preprocess
+
+    rng = np.random.default_rng(seed)
+    if images is not None:
+        data = load_fashion_mnist(images)
+        pixels = {"train": data.train_images[:rows], "test": data.test_images[:rows // 6]}
+    else:
+        pixels = {"train": rng.integers(0, 256, (rows, 784)), "test": rng.integers(0, 256, (rows // 6, 784))}
+    np.savez(path, **{k: logit_preprocess(v.reshape(len(v), -1), rng)[0].astype(np.float32)
+                      for k, v in pixels.items()})
+
+
 def worker_main(args):
     data = dict(np.load(args.data))
     cls = ZukoModel if args.worker == "zuko" else TFPModel
@@ -139,7 +171,8 @@ def worker_main(args):
         if req["cmd"] == "time":
             t = time.perf_counter()
             loss = model.train_steps(req["steps"])
-            print(json.dumps({"seconds": time.perf_counter() - t, "loss": loss}), flush=True)
+            print(json.dumps({"seconds": time.perf_counter() - t, "loss": loss, "peak_rss_mb": peak_rss_mb()}),
+                  flush=True)
         elif req["cmd"] == "quality":
             steps = req["steps"]
             model.train_steps(steps)
@@ -188,7 +221,11 @@ def main(argv=None):
     p.add_argument("--layers", type=int, default=5)
     p.add_argument("--hidden", type=int, nargs="+", default=[100, 100])
     p.add_argument("--rows", type=int, default=100_000, help="generated GAS-like rows")
-    p.add_argument("--quality-epochs", type=int, default=0, help="0: speed only")
+    p.add_argument("--quality-epochs", type=int, default=0, help="0: speed only (maf-784: always speed only)")
+    p.add_argument("--image-batches", type=int, nargs="+", default=[100, 1000],
+                   help="maf-784's batch sizes (speed and peak memory at each)")
+    p.add_argument("--images", type=Path, default=None,
+                   help="maf-784: a folder of the Fashion-MNIST files (default: random pixels)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=HERE / "results")
     p.add_argument("--worker", help=argparse.SUPPRESS)
@@ -211,6 +248,9 @@ def main(argv=None):
     gas_like(args.rows, args.seed, data_path)
     results = {"machine": machine(), "args": {k: str(v) for k, v in vars(args).items()}, "families": {}}
     for family in args.families:
+        if family == "maf-784":
+            results["families"][family] = image_benchmark(args)
+            continue
         entry = {}
         workers = {lib: Worker(lib, family, args.batch, args, data_path) for lib in ("tfp_flows", "zuko")}
         entry["params"] = {lib: w.info["params"] for lib, w in workers.items()}
@@ -248,6 +288,39 @@ def main(argv=None):
         results["families"][family] = entry
     (args.out / "families.json").write_text(json.dumps(results, indent=2) + "\n")
     return 0
+
+
+def image_benchmark(args):
+    """maf-784: speed and peak memory of MAF (5) at 784 dimensions against zuko's, per batch size."""
+    data_path = args.out / "families_images.npz"
+    image_like(data_path, args.images, args.seed)
+    shape = argparse.Namespace(**{**vars(args), "layers": IMAGE_LAYERS, "hidden": IMAGE_HIDDEN})
+    entry = {"layers": IMAGE_LAYERS, "hidden": IMAGE_HIDDEN, "data": str(args.images or "random pixels"),
+             "batches": {}}
+    for batch in args.image_batches:
+        workers = {lib: Worker(lib, "maf-784", batch, shape, data_path) for lib in ("tfp_flows", "zuko")}
+        steps = max(5, args.steps * 100 // batch // 4)  # about a quarter of --steps' samples at batch 100
+        rates, peaks = {lib: [] for lib in workers}, {}
+        for rep in range(args.reps):
+            order = list(workers)[rep % 2:] + list(workers)[:rep % 2]
+            for lib in order:
+                reply = workers[lib].ask(cmd="time", steps=steps)
+                rates[lib].append(steps * batch / reply["seconds"])
+                peaks[lib] = reply["peak_rss_mb"]
+        params = {lib: w.info["params"] for lib, w in workers.items()}
+        for w in workers.values():
+            w.close()
+        ratios = [a / b for a, b in zip(rates["tfp_flows"], rates["zuko"])]
+        row = {"params": params, "samples_per_second": {lib: float(np.median(v)) for lib, v in rates.items()},
+               "epoch_seconds": {lib: IMAGE_EPOCH / float(np.median(v)) for lib, v in rates.items()},
+               "ratio": {"min": float(min(ratios)), "median": float(np.median(ratios)), "max": float(max(ratios))},
+               "peak_rss_mb": peaks}
+        entry["batches"][str(batch)] = row
+        print(f"maf-784, batch {batch}: an epoch of {IMAGE_EPOCH:,} images takes tfp_flows "
+              f"{row['epoch_seconds']['tfp_flows']:.1f} s, zuko {row['epoch_seconds']['zuko']:.1f} s; ratio "
+              f"{row['ratio']['median']:.2f}x (min {row['ratio']['min']:.2f}, goal {GOAL}x); peak memory tfp_flows "
+              f"{peaks['tfp_flows']:.0f} MB, zuko {peaks['zuko']:.0f} MB; parameters {params}", flush=True)
+    return entry
 
 
 if __name__ == "__main__":

@@ -38,13 +38,16 @@ SECTIONS = [
     ("VI", "vi_kl", "Planar flows on U1..U4: KL falls with K (NF, Figure 3)", "make vi"),
     ("VI", "vi_affine_chain", "A chain of affine steps is one affine map", "make vi"),
     ("VI", "nf_spline_coupling", "Spline coupling flow on two moons", "make vi"),
+    ("IMG", "maf_images", "The MAF paper's Table 2 models on Fashion-MNIST", "make images"),
 ]
 PARTS = {"P1": "P1: Getting into the flow: Bijectors in TensorFlow Probability (2019-04-05)",
          "P2": "P2: Experimenting with autoregressive flows in TensorFlow Probability (2019-04-24)",
-         "VI": "Variational inference and other flows (Rezende & Mohamed, ICML 2015; Durkan et al., 2019)"}
+         "VI": "Variational inference and other flows (Rezende & Mohamed, ICML 2015; Durkan et al., 2019)",
+         "IMG": "Images: the MAF paper's Table 2 models (Papamakarios et al., NeurIPS 2017) on Fashion-MNIST"}
 WHY_MISSING = {
     "p2_gas": "needs the UCI GAS file (`make train-gas` downloads it), or `--synthetic ROWS` for a generated one",
     "p2_audio": "needs a Speech Commands folder (`make train-speech` downloads it), or `--data DIR`",
+    "maf_images": "needs the Fashion-MNIST files (`apt-get install dataset-fashion-mnist`), or `--data DIR`",
 }
 
 CSS = """

@@ -1,6 +1,9 @@
-"""Shared fixtures: seeding, loading reproduction scripts, a small speech folder, a local
-HTTP server for download tests, a flow moved off its initial values."""
+"""Shared fixtures: seeding, loading reproduction scripts, a small speech folder, small
+IDX image files, a local HTTP server for download tests, a flow moved off its initial
+values."""
 
+import gzip
+import hashlib
 import http.server
 import importlib.util
 import os
@@ -40,6 +43,35 @@ def perturbed(make, seed=0, scale=0.3):
         if getattr(v, "constraint", None) is not None:
             v.assign(v.constraint(v))
     return flow
+
+
+def idx_bytes(array, code=0x08):
+    array = np.asarray(array)
+    dtype = {0x08: ">u1", 0x0B: ">i2", 0x0D: ">f4"}[code]
+    header = bytes([0, 0, code, array.ndim]) + b"".join(struct.pack(">I", d) for d in array.shape)
+    return header + array.astype(dtype).tobytes()
+
+
+def write_idx(path, array, compress=True, code=0x08):
+    data = idx_bytes(array, code)
+    path.write_bytes(gzip.compress(data) if compress else data)
+    return path
+
+
+def fake_set(folder, n_train=12, n_test=6, seed=0, compress=True):
+    """Four Fashion-MNIST-named files with the real shapes but few images (the shapes in
+    `files` are adjusted to match)."""
+    rng = np.random.default_rng(seed)
+    arrays = {"train-images-idx3-ubyte.gz": rng.integers(0, 256, (n_train, 28, 28)),
+              "train-labels-idx1-ubyte.gz": rng.integers(0, 10, n_train),
+              "t10k-images-idx3-ubyte.gz": rng.integers(0, 256, (n_test, 28, 28)),
+              "t10k-labels-idx1-ubyte.gz": rng.integers(0, 10, n_test)}
+    files = {}
+    for name, array in arrays.items():
+        path = write_idx(folder / (name if compress else name[:-3]), array, compress)
+        files[name] = (array.shape, hashlib.sha256(idx_bytes(array)).hexdigest())
+        assert path.exists()
+    return arrays, files
 
 
 def load_script(name):

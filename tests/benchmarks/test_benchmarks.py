@@ -195,8 +195,12 @@ def test_families_benchmark_builds_models_of_the_same_size_and_reports(tmp_path)
         pytest.skip("torch or zuko not installed (requirements-bench.txt)")
     bench = _load("bench_families")
     assert bench.main(["--rows", "3000", "--steps", "2", "--reps", "2", "--warmup", "1", "--layers", "2",
-                       "--hidden", "16", "16", "--quality-epochs", "1", "--out", str(tmp_path)]) == 0
+                       "--hidden", "16", "16", "--quality-epochs", "1", "--image-batches", "50",
+                       "--out", str(tmp_path)]) == 0
     res = json.loads((tmp_path / "families.json").read_text())
+    image = res["families"]["maf-784"]["batches"]["50"]  # MAF (5) at 784 dimensions, 1024 hidden units
+    assert image["params"]["tfp_flows"] == image["params"]["zuko"] > 5 * 784 * 1024
+    assert all(mb > 100 for mb in image["peak_rss_mb"].values()) and image["epoch_seconds"]["zuko"] > 0
     for family in ("nsf", "maf-cond", "realnvp"):
         entry = res["families"][family]
         assert entry["params"]["tfp_flows"] == entry["params"]["zuko"], family

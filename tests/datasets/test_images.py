@@ -5,47 +5,17 @@ when `../shared/data/fashion_mnist` is there (skipped with a printed reason othe
 
 import gzip
 import hashlib
-import struct
 
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, fake_set, idx_bytes, write_idx
 from tfp_flows.datasets.download import DownloadError
 from tfp_flows.datasets.images import (ALPHA, FASHION_MNIST, bits_per_pixel, download_fashion_mnist, image_dataset,
                                        load_fashion_mnist, logit_preprocess, pixel_log_det, read_idx,
                                        split_validation)
 
 SHARED = ROOT.parent / "shared" / "data" / "fashion_mnist"
-
-
-def idx_bytes(array, code=0x08):
-    array = np.asarray(array)
-    dtype = {0x08: ">u1", 0x0B: ">i2", 0x0D: ">f4"}[code]
-    header = bytes([0, 0, code, array.ndim]) + b"".join(struct.pack(">I", d) for d in array.shape)
-    return header + array.astype(dtype).tobytes()
-
-
-def write_idx(path, array, compress=True, code=0x08):
-    data = idx_bytes(array, code)
-    path.write_bytes(gzip.compress(data) if compress else data)
-    return path
-
-
-def fake_set(folder, n_train=12, n_test=6, seed=0, compress=True):
-    """Four Fashion-MNIST-named files with the real shapes but few images (the shapes in
-    `files` are adjusted to match)."""
-    rng = np.random.default_rng(seed)
-    arrays = {"train-images-idx3-ubyte.gz": rng.integers(0, 256, (n_train, 28, 28)),
-              "train-labels-idx1-ubyte.gz": rng.integers(0, 10, n_train),
-              "t10k-images-idx3-ubyte.gz": rng.integers(0, 256, (n_test, 28, 28)),
-              "t10k-labels-idx1-ubyte.gz": rng.integers(0, 10, n_test)}
-    files = {}
-    for name, array in arrays.items():
-        path = write_idx(folder / (name if compress else name[:-3]), array, compress)
-        files[name] = (array.shape, hashlib.sha256(idx_bytes(array)).hexdigest())
-        assert path.exists()
-    return arrays, files
 
 
 @pytest.mark.parametrize("compress", [True, False])

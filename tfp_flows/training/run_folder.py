@@ -21,7 +21,7 @@ from tfp_flows.flows.registry import family_of
 __all__ = ["RUN_KINDS", "RunFolder", "differing_settings"]
 
 # What results.json's "kind" may say (and which command made the run).
-RUN_KINDS = ("gas", "speech", "table", "vi")
+RUN_KINDS = ("gas", "images", "speech", "table", "vi")
 
 
 def differing_settings(old: Dict[str, Any], new: Dict[str, Any], prefix: str = "") -> List[str]:
