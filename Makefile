@@ -10,7 +10,7 @@
 #   make vi                planar (K = 2, 8, 32), radial and IAF flows on U1..U4, 3 seeds each, then the checks
 #   make train-speech      train P2's MAF on Speech Commands "zero" (ARGS="..." for options)
 #   make bench             install the PyTorch comparison libraries, run the benchmarks (MAF, and the
-#                          nsf, conditional maf and realnvp families against zuko's)
+#                          nsf, conditional maf, realnvp and 784-dimensional MAF (5) against zuko's)
 #   make bench-gas-epoch   one P2 epoch on a generated 4.2M-row GAS file, against the tree before issue 17
 #   make bench-speech      speech feature pipeline vs the old decoder (needs espeak-ng)
 #   make bench-speech-stacks  the speech pipeline's first pass on both stacks, side by side (spoken digits)

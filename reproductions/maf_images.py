@@ -174,9 +174,14 @@ def _figures(table, rows, best, data, config, out):
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     for ax, conditioning in zip(axes, CONDITIONINGS_ORDER):
         for r in table["rows"]:
-            if r["conditioning"] == conditioning and r["val_bits_per_pixel"]:
-                e, b = zip(*r["val_bits_per_pixel"])
+            # From epoch 1: the evaluation after the first batch (epoch 0) reads batch norm's
+            # barely started moving statistics and is tens of bits off the scale.
+            points = [(e, b) for e, b in r["val_bits_per_pixel"] if e >= 1]
+            if r["conditioning"] == conditioning and points:
+                e, b = zip(*points)
                 ax.plot(e, b, marker="o", label=r["label"])
+            elif r["conditioning"] == conditioning and r["model"] == "gaussian":
+                ax.axhline(r["test_bits_per_pixel"]["mean"], color="grey", linestyle="--", label="Gaussian (test)")
         ax.set_title(f"{conditioning}: validation bits per pixel")
         ax.set_xlabel("epoch")
         ax.legend(fontsize=8)

@@ -321,7 +321,8 @@ def run_images(config, log=print):
             log(f"[{i}/{len(rows)}] {label}: finished run with the same settings, reported")
             results = run.results
         else:
-            log(f"[{i}/{len(rows)}] {label}: {'resuming' if state == 'resume' else 'training'} in {run.path}")
+            doing = "fitting" if IMAGE_MODELS[model][1] is None else "resuming" if state == "resume" else "training"
+            log(f"[{i}/{len(rows)}] {label}: {doing} in {run.path}")
             if IMAGE_MODELS[model][1] is None:
                 run.start(settings, {"model": model, "conditioning": conditioning})
                 results = _gaussian_row(sets, conditional)
