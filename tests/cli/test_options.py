@@ -85,8 +85,12 @@ def test_every_field_has_help():
 def test_declared_commands_exist():
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert len(scripts) == 10 and {"tfp-flows-speech-table", "tfp-flows-speech-onsets",
-                                   "tfp-flows-train-table"} <= set(scripts)
+    # One command per module of tfp_flows/cli (but the shared options module), named after it.
+    modules = sorted(p.stem for p in (ROOT / "tfp_flows" / "cli").glob("*.py")
+                     if p.stem not in ("__init__", "options"))
+    assert {name: f"tfp_flows.cli.{name.removeprefix('tfp-flows-').replace('-', '_')}:entry_point"
+            for name in scripts} == scripts
+    assert sorted(name.removeprefix("tfp-flows-").replace("-", "_") for name in scripts) == modules
     for target in scripts.values():
         module, function = target.split(":")
         assert callable(getattr(importlib.import_module(module), function))
