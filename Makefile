@@ -2,7 +2,7 @@
 #
 #   make reproduce-part1   create the venv (first time), install, run the four P1 sections, refresh the report page
 #   make test              lint and pytest (doctests included) on every stack this machine can install
-#   make lint              ruff over the whole tree (also the first step of make test)
+#   make lint              ruff over the whole tree and the public API's annotations (first step of make test)
 #   make reproduce-part2   P2: masking, MAF on GAS, audio (each skipped without its data), refresh the report page
 #   make report            reproductions/results/report.html from the results on disk (nothing re-run)
 #   make train-gas         train P2's MAF on data/gas/ethylene_CO.txt (ARGS="..." for options)
@@ -87,6 +87,7 @@ $(STAMP): $(REQS) requirements-dev.txt pyproject.toml setup.py tfp_flows/dataset
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/python tests/check_annotations.py
 
 # Without STACK: every stack this machine has a Python for (both here), today's without
 # the tests listed in tests/not_on_todays_stack.txt (README, "Tests on both stacks"; each

@@ -60,7 +60,7 @@ def _mnist(ledger, model, conditioning):
 
 
 def _name(side):
-    from tfp_flows.experiments.images import IMAGE_MODELS
+    from tfp_flows.experiments.configs import IMAGE_MODELS
 
     return f"{IMAGE_MODELS[side[0]][0]} ({side[1][:6]}.)"
 
@@ -68,7 +68,7 @@ def _name(side):
 def main(argv=None):
     from tfp_flows import cli
     from tfp_flows.cli.options import add_training_options, training_config
-    from tfp_flows.experiments.images import CONDITIONINGS, IMAGE_MODELS, SCHEDULES, schedule_config
+    from tfp_flows.experiments.configs import CONDITIONINGS, IMAGE_MODELS, SCHEDULES, schedule_config
 
     parser = cli.reproduction_parser(__doc__, HERE / "ledger.json", HERE / "results" / "maf_images", seed=0)
     parser.add_argument("--data", type=Path, default=None,

@@ -24,9 +24,8 @@ FULL_ZERO_CLIPS = 2000  # the full data set has 2,376 clips of "zero"; the sampl
 
 def main(argv=None):
     from tfp_flows import cli
-
     from tfp_flows.cli.options import add_config_options, config_from_args
-    from tfp_flows.experiments.speech import SpeechConfig
+    from tfp_flows.experiments.configs import SpeechConfig
 
     parser = cli.reproduction_parser(__doc__, HERE / "ledger.json", HERE / "results" / "p2_audio", seed=0)
     parser.add_argument("--retrain", action="store_true",
@@ -35,12 +34,12 @@ def main(argv=None):
     add_config_options(parser, SpeechConfig, exclude=("out", "resume", "seed", "download", "word"))
     args = parser.parse_args(argv)
 
-    from tfp_flows.datasets.speech import list_clips
-    from tfp_flows.experiments.common import settings_key
-    from tfp_flows.training.run_folder import RunFolder
-    from tfp_flows.experiments.speech import run_speech, speech_settings
     from tfp_flows.cli import EXIT_SKIPPED
+    from tfp_flows.datasets.speech import list_clips
+    from tfp_flows.experiments.configs import settings_key
+    from tfp_flows.experiments.speech import run_speech, speech_settings
     from tfp_flows.ledger import Report, finish, load_ledger
+    from tfp_flows.training.run_folder import RunFolder
 
     config = config_from_args(SpeechConfig, args, download=False)
     if not config.data.is_dir():

@@ -31,7 +31,7 @@ GET_IT = ("the GAS file is not at {path}. Get it with `make train-gas` (download
 def main(argv=None):
     from tfp_flows import cli
     from tfp_flows.cli.options import add_config_options, config_from_args
-    from tfp_flows.experiments.gas import GasConfig
+    from tfp_flows.experiments.configs import GasConfig
 
     parser = cli.reproduction_parser(__doc__, HERE / "ledger.json", HERE / "results" / "p2_gas", seed=0)
     parser.add_argument("--synthetic", type=cli.positive_int, default=None, metavar="ROWS",
@@ -44,11 +44,11 @@ def main(argv=None):
     add_config_options(parser, GasConfig, exclude=("out", "resume", "seed", "download"))
     args = parser.parse_args(argv)
 
-    from tfp_flows.experiments.common import settings_key, settings_of
-    from tfp_flows.training.run_folder import RunFolder
-    from tfp_flows.experiments.gas import run_gas
     from tfp_flows.cli import EXIT_SKIPPED
+    from tfp_flows.experiments.configs import settings_key, settings_of
+    from tfp_flows.experiments.gas import run_gas
     from tfp_flows.ledger import Report, finish, load_ledger
+    from tfp_flows.training.run_folder import RunFolder
 
     config = config_from_args(GasConfig, args, download=False)
     config.train.seed = args.seed

@@ -20,6 +20,7 @@ the checkpoint (epoch, batch), with no iterator state to save for an exact `--re
 """
 
 import numpy as np
+import tensorflow as tf
 
 __all__ = ["batch_dataset", "epoch_order"]
 
@@ -45,8 +46,6 @@ def batch_dataset(array, batch_size, seed=0, epochs=1, first_epoch=0, shuffle=Tr
     """Epochs `first_epoch`, `first_epoch + 1`, ... (`epochs` of them; None: without end)
     of `array` [rows, ...] as a `tf.data.Dataset` of float32 batches, in the order the
     trainer visits them."""
-    import tensorflow as tf
-
     array = np.asarray(array, np.float32)
     if array.ndim < 1 or len(array) == 0:
         raise ValueError("array must be a non-empty array [rows, ...]")

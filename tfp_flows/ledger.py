@@ -20,6 +20,7 @@ A `Report` collects rows and renders the table
 
 import json
 import math
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence, Union
@@ -268,8 +269,6 @@ def finish(report: Report, out_dir, extra=None, stream=None) -> int:
 
     `extra` (a JSON-able dict) is stored beside the rows, e.g. settings and histories.
     """
-    import sys
-
     stream = stream or sys.stdout
     print(report.render(), file=stream)
     payload = report.as_dict()

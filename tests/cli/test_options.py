@@ -9,7 +9,7 @@ from conftest import ROOT
 from tfp_flows import cli
 from tfp_flows.cli.options import add_config_options, config_from_args
 from tfp_flows.experiments import GasConfig, SpeechConfig, VIConfig
-from tfp_flows.experiments.table import TableConfig
+from tfp_flows.experiments.configs import TableConfig
 
 
 def _parse(cls, argv=()):

@@ -123,7 +123,7 @@ def test_an_interrupted_first_pass_leaves_no_cache(fake_root, tmp_path, monkeypa
         def update(self, n=1):
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(tqdm.auto, "tqdm", Interrupting)
+    monkeypatch.setattr(pipeline, "tqdm", Interrupting)
     clips = speech.list_clips(fake_root)
     with pytest.raises(KeyboardInterrupt):
         speech.extract_features(fake_root, clips["zero"], "p2", cache_dir=tmp_path / "cache", batch_size=2)

@@ -4,7 +4,7 @@ ledger), its skip without data, and the whole script on small generated IDX file
 import json
 
 from conftest import REPRODUCTIONS, fake_set, load_script
-from tfp_flows.experiments.images import IMAGE_MODELS
+from tfp_flows.experiments.configs import IMAGE_MODELS
 from tfp_flows.ledger import load_ledger
 
 LEDGER = load_ledger(REPRODUCTIONS / "ledger.json")

@@ -7,8 +7,7 @@ The hand-written ones follow TFP's bijector contract (`_forward`, `_inverse`,
 ndims 1): a batch [..., D] maps to [..., D].
 """
 
-from tfp_flows.bijectors.elementary import (affine_scalar, leaky_relu, low_rank_affine, normal_cdf,
-                                            positive_slope, scale, shift)
+from tfp_flows.bijectors.elementary import affine_scalar, leaky_relu, low_rank_affine, normal_cdf, positive_slope, scale, shift
 from tfp_flows.bijectors.planar import Planar
 from tfp_flows.bijectors.radial import Radial
 

@@ -10,6 +10,8 @@ trainable (gradients reach its variables at every call).
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+TensorLike = tf.types.experimental.TensorLike
+
 tfb = tfp.bijectors
 
 __all__ = [
@@ -23,7 +25,7 @@ __all__ = [
 ]
 
 
-def normal_cdf(name="normal_cdf"):
+def normal_cdf(name: str = "normal_cdf") -> tfb.Bijector:
     """Y = g(X) = Phi(X), the standard normal CDF, mapping the real line to (0, 1).
 
     Scalar bijector (event ndims 0): a batch of shape S maps to shape S. Its inverse
@@ -41,17 +43,17 @@ def normal_cdf(name="normal_cdf"):
     return tfb.NormalCDF(name=name)
 
 
-def shift(shift, name="shift"):
+def shift(shift: TensorLike, name: str = "shift") -> tfb.Bijector:
     """Y = g(X; shift) = X + shift. Returns `tfb.Shift`; shapes broadcast."""
     return tfb.Shift(shift, name=name)
 
 
-def scale(scale, name="scale"):
+def scale(scale: TensorLike, name: str = "scale") -> tfb.Bijector:
     """Y = g(X; scale) = scale * X (element-wise). Returns `tfb.Scale`; shapes broadcast."""
     return tfb.Scale(scale, name=name)
 
 
-def affine_scalar(shift=0.0, scale=1.0, name="affine_scalar"):
+def affine_scalar(shift: TensorLike = 0.0, scale: TensorLike = 1.0, name: str = "affine_scalar") -> tfb.Bijector:
     """Y = g(X; shift, scale) = scale * X + shift, element-wise (TFP 1.x's `AffineScalar`).
 
     Returns:
@@ -67,7 +69,8 @@ def affine_scalar(shift=0.0, scale=1.0, name="affine_scalar"):
     return tfb.Chain([tfb.Shift(shift), tfb.Scale(scale)], name=name)
 
 
-def positive_slope(initial_raw, floor=0.01, dtype=tf.float32, name="alpha"):
+def positive_slope(initial_raw: TensorLike, floor: float = 0.01, dtype: tf.DType = tf.float32,
+                   name: str = "alpha") -> tfp.util.DeferredTensor:
     """A learnable positive scalar: alpha = |a| + floor, with `a` a `tf.Variable`.
 
     This is P1's parametrisation of the leaky-ReLU slope, which keeps alpha away from 0
@@ -82,7 +85,7 @@ def positive_slope(initial_raw, floor=0.01, dtype=tf.float32, name="alpha"):
     return tfp.util.DeferredTensor(raw, lambda a: tf.abs(a) + tf.cast(floor, a.dtype), name=name)
 
 
-def leaky_relu(alpha, name="leaky_relu"):
+def leaky_relu(alpha: TensorLike, name: str = "leaky_relu") -> tfb.Bijector:
     """Y = g(X; alpha) = X if X >= 0 else alpha * X, element-wise, alpha > 0.
 
     Built with `tfb.Inline` as in P1. log|dY/dX| = 0 where X >= 0 and log(alpha)
@@ -125,7 +128,8 @@ def leaky_relu(alpha, name="leaky_relu"):
     )
 
 
-def low_rank_affine(shift, scale_tril_params, perturb_factor, name="low_rank_affine"):
+def low_rank_affine(shift: TensorLike, scale_tril_params: TensorLike, perturb_factor: TensorLike,
+                    name: str = "low_rank_affine") -> tfb.Bijector:
     """Y = g(X) = (L + V V^T) X + shift, with L lower-triangular: P1's `tfb_affine`.
 
     `L = FillTriangular(scale_tril_params)` takes a vector of d(d+1)/2 entries; V is a

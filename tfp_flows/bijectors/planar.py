@@ -14,6 +14,7 @@ from tfp_flows.bijectors._params import as_parameter, dtype_of
 from tfp_flows.bijectors._stable import log_add_exp, log_softplus, safe_log, tiny
 
 tfb = tfp.bijectors
+TensorLike = tf.types.experimental.TensorLike
 
 __all__ = ["Planar"]
 
@@ -46,7 +47,7 @@ class Planar(tfb.Bijector):
       b: shape [...], a scalar per bijector.
     """
 
-    def __init__(self, u, w, b, validate_args=False, name="planar"):
+    def __init__(self, u: TensorLike, w: TensorLike, b: TensorLike, validate_args: bool = False, name: str = "planar") -> None:
         parameters = dict(locals())
         with tf.name_scope(name) as name:
             dtype = dtype_of(u)
@@ -63,15 +64,15 @@ class Planar(tfb.Bijector):
                     b=tfp.util.ParameterProperties())
 
     @property
-    def u(self):
+    def u(self) -> tf.Tensor:
         return self._u
 
     @property
-    def w(self):
+    def w(self) -> tf.Tensor:
         return self._w
 
     @property
-    def b(self):
+    def b(self) -> tf.Tensor:
         return self._b
 
     def _params(self):
@@ -88,7 +89,7 @@ class Planar(tfb.Bijector):
         u_hat = u + tf.where(w_zero, tf.zeros_like(wu), (tf.math.softplus(-wu) - 1.0) / ww)[..., tf.newaxis] * w
         return w, b, wu, u_hat, m, w_zero
 
-    def u_hat(self):
+    def u_hat(self) -> tf.Tensor:
         """The reparameterised u, with w . u_hat = -1 + softplus(w . u) > -1."""
         return self._params()[3]
 

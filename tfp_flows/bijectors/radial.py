@@ -6,6 +6,7 @@ TFP has none (see `tfp_flows.bijectors` for the contract it follows).
 """
 
 import math
+from typing import Tuple
 
 import tensorflow as tf
 import tensorflow_probability as tfp
@@ -14,6 +15,7 @@ from tfp_flows.bijectors._params import as_parameter, dtype_of
 from tfp_flows.bijectors._stable import hypot, log_add_exp, log_softplus, safe_log, safe_norm
 
 tfb = tfp.bijectors
+TensorLike = tf.types.experimental.TensorLike
 
 __all__ = ["Radial"]
 
@@ -42,7 +44,8 @@ class Radial(tfb.Bijector):
       b_raw: raw value(s) for beta = -alpha + softplus(b_raw), shape [...].
     """
 
-    def __init__(self, z0, a, b_raw, validate_args=False, name="radial"):
+    def __init__(self, z0: TensorLike, a: TensorLike, b_raw: TensorLike, validate_args: bool = False,
+                 name: str = "radial") -> None:
         parameters = dict(locals())
         with tf.name_scope(name) as name:
             dtype = dtype_of(z0)
@@ -59,10 +62,10 @@ class Radial(tfb.Bijector):
                     b_raw=tfp.util.ParameterProperties())
 
     @property
-    def z0(self):
+    def z0(self) -> tf.Tensor:
         return self._z0
 
-    def alpha_beta(self):
+    def alpha_beta(self) -> Tuple[tf.Tensor, tf.Tensor]:
         """(alpha, beta) with alpha > 0 and beta > -alpha."""
         alpha = tf.math.softplus(tf.convert_to_tensor(self._a))
         beta = -alpha + tf.math.softplus(tf.convert_to_tensor(self._b_raw))

@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from tfp_flows._lazy import lazy_callable
 from tfp_flows.cli.options import config_command
+
+export_run = lazy_callable("tfp_flows.experiments.export:export_run")  # TensorFlow: when the command runs
 
 __all__ = ["ExportConfig", "build_parser", "entry_point", "main"]
 
@@ -29,8 +32,6 @@ class ExportConfig:
 
 def export(config, log=print):
     """Export `config.run` to `config.out`; returns the SavedModel folder."""
-    from tfp_flows.experiments.export import export_run
-
     path = export_run(config.run, config.out)
     log(f"SavedModel: {path}")
     return path

@@ -15,24 +15,26 @@ the defaults of the outer config's instance. Booleans that default to True becom
     config = config_from_args(GasConfig, parser.parse_args(argv))
 """
 
+import argparse
 import dataclasses
+import sys
 import typing
 from pathlib import Path
+
+from tfp_flows import cli
+from tfp_flows._lazy import lazy_callable
+from tfp_flows.training.config import TrainConfig
 
 __all__ = ["add_config_options", "config_command", "config_from_args"]
 
 
 def _nonneg_or_pos(minimum):
-    from tfp_flows import cli
-
     return cli.nonnegative_int if minimum == 0 else cli.positive_int
 
 
 def _or_none(parse):
     """argparse type: `parse`'s value, or None for "none" (an optional setting's help says
     what none means, e.g. --eval-every none)."""
-    import argparse
-
     def parse_or_none(text):
         if text.strip().lower() == "none":
             return None
@@ -75,8 +77,6 @@ def add_config_options(parser, cls, exclude=(), default=None):
 
     `default`: an instance whose values are the defaults (default: ``cls()``).
     """
-    from tfp_flows import cli
-
     default = cls() if default is None else default
     for f, tp, value in _fields(cls, default, set(exclude)):
         meta = f.metadata
@@ -145,8 +145,6 @@ def add_training_options(parser, defaults, only):
     `defaults` (a `TrainConfig`) as their defaults: what a reproduction script offers of
     training, without writing an option again. `training_config(args, defaults)` reads
     them back (with the script's --seed)."""
-    from tfp_flows.training.config import TrainConfig
-
     unknown = set(only) - {f.name for f in dataclasses.fields(TrainConfig)}
     if unknown:
         raise ValueError(f"TrainConfig has no field {', '.join(sorted(unknown))}")
@@ -157,8 +155,6 @@ def add_training_options(parser, defaults, only):
 def training_config(args, defaults):
     """The `TrainConfig` of parsed `args`: `defaults` with the options
     `add_training_options` declared and the script's --seed (when it has one) applied."""
-    from tfp_flows.training.config import TrainConfig
-
     return config_from_args(TrainConfig, args, defaults).validate()
 
 
@@ -166,16 +162,12 @@ def config_command(prog, description, config_cls, run, prepare=None):
     """The three functions of a command that builds a `config_cls` from its options and
     calls `run(config, log=...)`: ``(build_parser, main, entry_point)``.
 
-    `run` is "module:function", imported only when the command runs (so --help stays
-    quick); `prepare(config)` may check the config first. The command's exit status is
-    what `run` returns when that is an int (e.g. 1 when some inputs could not be read),
-    else 0.
+    `run` is "module:function", imported only when the command runs
+    (`tfp_flows._lazy.lazy_callable`: --help stays quick and needs no TensorFlow);
+    `prepare(config)` may check the config first. The command's exit status is what
+    `run` returns when that is an int (e.g. 1 when some inputs could not be read), else 0.
     """
-    import argparse
-    import importlib
-    import sys
-
-    from tfp_flows import cli
+    work = lazy_callable(run)
 
     def build_parser():
         parser = cli.ArgumentParser(prog=prog, description=description,
@@ -186,8 +178,7 @@ def config_command(prog, description, config_cls, run, prepare=None):
         config = config_from_args(config_cls, build_parser().parse_args(argv))
         if prepare is not None:
             prepare(config)
-        module, function = run.split(":")
-        result = getattr(importlib.import_module(module), function)(config, log=log)
+        result = work(config, log=log)
         return result if isinstance(result, int) and not isinstance(result, bool) else 0
 
     def entry_point():

@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional
 
+from tfp_flows._lazy import lazy_callable
 from tfp_flows.cli.options import config_command
+from tfp_flows.files import atomic_path
+
+# TensorFlow: when the command runs
+open_model = lazy_callable("tfp_flows.experiments.score:open_model")
+score = lazy_callable("tfp_flows.experiments.score:score")
 
 __all__ = ["ScoreConfig", "build_parser", "entry_point", "main", "score_inputs"]
 
@@ -36,9 +42,6 @@ class ScoreConfig:
 def score_inputs(config, log=print, prog="score"):
     """Score every input, CSV to `config.out` or standard output, one line on standard
     error per input that cannot be read; returns the exit status (1 when any could not)."""
-    from tfp_flows.experiments.score import open_model, score
-    from tfp_flows.files import atomic_path
-
     model = open_model(config.model)
     t = model.facts.get("threshold")
     if t:

@@ -6,6 +6,7 @@
 
 import sys
 
+from tfp_flows import cli
 from tfp_flows.cli.options import config_command
 from tfp_flows.cli.score import ScoreConfig, score_inputs
 
@@ -25,8 +26,6 @@ def main(argv=None, log=print):
 
 
 def entry_point():
-    from tfp_flows import cli
-
     sys.exit(cli.run(main, prog="score-audio"))
 
 

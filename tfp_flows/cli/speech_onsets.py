@@ -14,14 +14,19 @@ import argparse
 import sys
 from pathlib import Path
 
+from tfp_flows import cli
+from tfp_flows._lazy import lazy_callable
+from tfp_flows.errors import UsageError
+from tfp_flows.files import write_json_atomic
+
+onset_report = lazy_callable("tfp_flows.experiments.onsets:onset_report")  # TensorFlow: when the command runs
+
 __all__ = ["build_parser", "entry_point", "main"]
 
 PROG = "tfp-flows-speech-onsets"
 
 
 def build_parser():
-    from tfp_flows import cli
-
     parser = cli.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folders", nargs="+", type=Path, help="folders of clips in the Speech Commands layout")
     parser.add_argument("--margin-db", type=cli.positive_float, default=10.0,
@@ -36,14 +41,10 @@ def build_parser():
 
 
 def main(argv=None, log=print):
-    from tfp_flows.errors import UsageError
-
     args = build_parser().parse_args(argv)
     for folder in args.folders:
         if not folder.is_dir():
             raise UsageError(f"{folder}: no such folder")
-    from tfp_flows.experiments.onsets import onset_report
-    from tfp_flows.files import write_json_atomic
 
     reports = [onset_report(f, args.max_clips, args.margin_db, args.peak_db, args.seed) for f in args.folders]
     log(f"| folder | clips | first 512 samples >= {args.margin_db:g} dB above floor | within {args.peak_db:g} dB "
@@ -61,8 +62,6 @@ def main(argv=None, log=print):
 
 
 def entry_point():
-    from tfp_flows import cli
-
     sys.exit(cli.run(main, prog=PROG))
 
 

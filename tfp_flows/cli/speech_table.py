@@ -16,16 +16,20 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from tfp_flows import cli
+from tfp_flows._lazy import lazy_callable
+from tfp_flows.cli.options import add_config_options, config_from_args
+from tfp_flows.errors import UsageError
+from tfp_flows.experiments.configs import SpeechConfig
+
+protocol_table = lazy_callable("tfp_flows.experiments.speech_table:protocol_table")  # TensorFlow: when it runs
+
 __all__ = ["build_parser", "entry_point", "main"]
 
 PROG = "tfp-flows-speech-table"
 
 
 def build_parser():
-    from tfp_flows import cli
-    from tfp_flows.cli.options import add_config_options
-    from tfp_flows.experiments.speech import SpeechConfig
-
     parser = cli.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     choices = {f.name: f.metadata.get("choices") for f in dataclasses.fields(SpeechConfig)}
     parser.add_argument("--features", nargs="+", choices=choices["features"], default=["p2", "logmel"],
@@ -40,25 +44,18 @@ def build_parser():
 
 
 def main(argv=None, log=print):
-    from tfp_flows.cli.options import config_from_args
-    from tfp_flows.errors import UsageError
-    from tfp_flows.experiments.speech import SpeechConfig
-
     args = build_parser().parse_args(argv)
     for name in ("features", "splits", "seeds"):
         values = getattr(args, name)
         if len(set(values)) != len(values):
             raise UsageError(f"--{name} lists a value twice: {' '.join(map(str, values))}")
     config = config_from_args(SpeechConfig, args, features=args.features[0], out=None)
-    from tfp_flows.experiments.speech_table import protocol_table
 
     protocol_table(config, args.features, args.splits, args.seeds, args.out, log=log)
     return 0
 
 
 def entry_point():
-    from tfp_flows import cli
-
     sys.exit(cli.run(main, prog=PROG))
 
 

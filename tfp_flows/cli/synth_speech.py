@@ -7,7 +7,11 @@ Needs the espeak-ng program (Debian: apt-get install espeak-ng). See
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tfp_flows._lazy import lazy_callable
 from tfp_flows.cli.options import config_command
+
+synthesise_speech_commands = lazy_callable(  # TensorFlow: when the command runs
+    "tfp_flows.datasets.speech.synthetic:synthesise_speech_commands")
 
 __all__ = ["SynthSpeechConfig", "build_parser", "entry_point", "main"]
 
@@ -25,8 +29,6 @@ class SynthSpeechConfig:
 
 def synthesise(config, log=print):
     """Write the folder; returns it."""
-    from tfp_flows.datasets.speech.synthetic import synthesise_speech_commands
-
     root = synthesise_speech_commands(config.out, config.clips_per_word, config.seed, progress=config.progress)
     log(root)
     return root

@@ -7,7 +7,7 @@ checkpoints, metrics.jsonl, TensorBoard logs and, at the end, results.json.
 """
 
 from tfp_flows.cli.options import config_command
-from tfp_flows.experiments.gas import GasConfig
+from tfp_flows.experiments.configs import GasConfig
 
 __all__ = ["build_parser", "entry_point", "main"]
 

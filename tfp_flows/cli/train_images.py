@@ -21,6 +21,13 @@ command can be stopped and run again. The table goes to <out>/table.md and table
 import argparse
 import sys
 
+from tfp_flows import cli
+from tfp_flows._lazy import lazy_callable
+from tfp_flows.cli.options import add_config_options, config_from_args
+from tfp_flows.experiments.configs import SCHEDULES, ImagesConfig, schedule_config
+
+run_images = lazy_callable("tfp_flows.experiments.images:run_images")  # TensorFlow: when the command runs
+
 __all__ = ["build_parser", "config_of", "entry_point", "main"]
 
 PROG = "tfp-flows-train-images"
@@ -35,10 +42,6 @@ def _schedule_of(argv):
 
 
 def build_parser(schedule="default"):
-    from tfp_flows import cli
-    from tfp_flows.cli.options import add_config_options
-    from tfp_flows.experiments.images import SCHEDULES, ImagesConfig, schedule_config
-
     parser = cli.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     default = schedule_config(schedule if schedule in SCHEDULES else "default")
     return add_config_options(parser, ImagesConfig, default=default)
@@ -47,24 +50,17 @@ def build_parser(schedule="default"):
 def config_of(argv):
     """The `ImagesConfig` the command line `argv` asks for: its schedule's settings, then
     the options it gives."""
-    from tfp_flows.cli.options import config_from_args
-    from tfp_flows.experiments.images import SCHEDULES, ImagesConfig, schedule_config
-
     schedule = _schedule_of(argv)
     args = build_parser(schedule).parse_args(argv)  # an unknown schedule is refused here
     return config_from_args(ImagesConfig, args, schedule_config(schedule if schedule in SCHEDULES else "default"))
 
 
 def main(argv=None, log=print):
-    from tfp_flows.experiments.images import run_images
-
     run_images(config_of(sys.argv[1:] if argv is None else list(argv)), log=log)
     return 0
 
 
 def entry_point():
-    from tfp_flows import cli
-
     sys.exit(cli.run(main, prog=PROG))
 
 

@@ -8,7 +8,7 @@ flagging threshold that `tfp-flows-score-audio` uses.
 """
 
 from tfp_flows.cli.options import config_command
-from tfp_flows.experiments.speech import SpeechConfig
+from tfp_flows.experiments.configs import SpeechConfig
 
 __all__ = ["build_parser", "entry_point", "main"]
 

@@ -14,7 +14,7 @@ one line naming the row or column.
 """
 
 from tfp_flows.cli.options import config_command
-from tfp_flows.experiments.table import TableConfig
+from tfp_flows.experiments.configs import TableConfig
 
 __all__ = ["build_parser", "entry_point", "main"]
 

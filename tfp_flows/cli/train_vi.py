@@ -10,7 +10,7 @@ flow's density for each K, in the layout of the paper's Figure 3.
 
 from tfp_flows import cli
 from tfp_flows.cli.options import config_command
-from tfp_flows.experiments.vi import VIConfig
+from tfp_flows.experiments.configs import VIConfig
 
 __all__ = ["build_parser", "entry_point", "main"]
 

@@ -26,6 +26,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+import tensorflow as tf
+
+from tfp_flows.datasets.download import DownloadError, download
 
 __all__ = ["ALPHA", "FASHION_MNIST", "FASHION_MNIST_CLASSES", "FASHION_MNIST_URL", "ImageSet", "bits_per_pixel",
            "download_fashion_mnist", "image_dataset", "load_fashion_mnist", "logit_preprocess", "pixel_log_det",
@@ -169,8 +172,6 @@ def image_dataset(pixels, labels, batch_size, seed, alpha: float = ALPHA, one_ho
     """A `tf.data.Dataset` of (y [batch, D] float32, labels) for one epoch of training:
     rows shuffled with `seed`, each image dequantised afresh (stateless noise seeded by
     (seed, row)), logit-transformed as `logit_preprocess`."""
-    import tensorflow as tf
-
     pixels = np.asarray(pixels, np.uint8).reshape(len(pixels), -1)
     labels = np.asarray(labels, np.int64)
     rows = tf.data.Dataset.from_tensor_slices((np.arange(len(pixels)), pixels, labels))
@@ -199,8 +200,6 @@ def download_fashion_mnist(folder, base_url: str = FASHION_MNIST_URL, progress: 
     Raises:
       DownloadError / ValueError: one line naming the URL or file.
     """
-    from tfp_flows.datasets.download import DownloadError, download
-
     folder = Path(folder)
     for name, (_, content_sha) in (files or FASHION_MNIST).items():
         dest = folder / name

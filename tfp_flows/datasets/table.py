@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import List, NamedTuple, Optional, Sequence
 
 import numpy as np
+import pandas as pd
 
 __all__ = ["MIN_ROWS", "SUFFIXES", "Table", "read_table", "split_rows", "standardise"]
 
@@ -26,8 +27,6 @@ class Table(NamedTuple):
 
 
 def _frame(path: Path):
-    import pandas as pd
-
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         raise ValueError(f"{path}: unknown table type {suffix or '(no suffix)'!r} "
@@ -51,8 +50,6 @@ def _frame(path: Path):
 
 def _numeric(frame, name, path):
     """Column `name` as float64, or a ValueError naming the first bad row."""
-    import pandas as pd
-
     column = frame[name]
     missing = np.flatnonzero(column.isna().to_numpy())
     if len(missing):

@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from tfp_flows.datasets.speech.audio import SAMPLE_RATE
+from tfp_flows.datasets.speech.features import FEATURES
 from tfp_flows.flows import registry
 from tfp_flows.training.run_folder import RUN_KINDS, RunFolder
 
@@ -126,9 +128,6 @@ class RunModel(tf.Module):
             self.sample = tf.function(self._sample, input_signature=[tf.TensorSpec([], tf.int32)])
         self.features = features
         if features is not None:
-            from tfp_flows.datasets.speech.audio import SAMPLE_RATE
-            from tfp_flows.datasets.speech.features import FEATURES
-
             featurise = FEATURES[features]
             self.log_prob_audio = tf.function(lambda samples: self._log_prob(featurise(samples)),
                                               input_signature=[tf.TensorSpec([None, SAMPLE_RATE], tf.float32)])

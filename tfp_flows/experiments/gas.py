@@ -6,46 +6,25 @@ evaluated every 1000 batches. The run folder receives config.json (at the start)
 checkpoints/, metrics.jsonl, tensorboard/ and, last, results.json.
 """
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Callable, Dict
 
-from tfp_flows.experiments.common import FlowOptions, as_dict, fit_maximum_likelihood, flow_field, open_run, settings_of
+import tensorflow as tf
+
+from tfp_flows.configs import as_dict
+from tfp_flows.datasets.gas import download_gas, prepare_gas, read_gas
+from tfp_flows.experiments.anomaly import threshold_from
+from tfp_flows.experiments.configs import DEFAULT_GAS_DATA, GasConfig, settings_of
+from tfp_flows.experiments.fitting import fit_maximum_likelihood, open_run
 from tfp_flows.flows.registry import build_flow
-from tfp_flows.training.config import TrainConfig
+from tfp_flows.seeding import seed_everything
+from tfp_flows.training import Evaluator, evaluate_log_likelihood, mean_and_stderr
 
 __all__ = ["DEFAULT_GAS_DATA", "GasConfig", "run_gas"]
 
-DEFAULT_GAS_DATA = Path("data/gas/ethylene_CO.txt")
 
 
-@dataclass
-class GasConfig:
-    """Settings of a GAS run: data, preprocessing, model, training, run folder."""
-
-    data: Path = field(default=DEFAULT_GAS_DATA, metadata={
-        "help": "GAS-format text file (downloaded when it is the default and missing)"})
-    download: bool = field(default=True, metadata={"help": "never try to download the data",
-                                                   "affects_results": False})
-    recipe: str = field(default="blog", metadata={
-        "help": "preprocessing: P2's ('blog') or the MAF paper's ('maf')", "choices": ("blog", "maf")})
-    max_rows: Optional[int] = field(default=None, metadata={"help": "read only the first N data rows"})
-    threshold_quantile: float = field(default=0.01, metadata={
-        "help": "flag rows below this quantile of the held-out rows' log-density (validation rows, "
-                "or test rows when the recipe has none)"})
-    flow: str = flow_field()
-    model: FlowOptions = field(default_factory=FlowOptions)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    out: Optional[Path] = field(default=None, metadata={
-        "help": "run folder (default: runs/gas-<recipe>-seed<seed>)", "affects_results": False})
-    resume: bool = field(default=False, metadata={"help": "continue the run in --out where it stopped",
-                                                  "affects_results": False})
-
-    def run_dir(self):
-        return self.out or Path("runs") / f"gas-{self.recipe}-seed{self.train.seed}"
-
-
-def run_gas(config, log=print):
+def run_gas(config: GasConfig, log: Callable[[str], Any] = print) -> Dict[str, Any]:
     """Train P2's MAF on a GAS file as `config` says; returns the results (also written,
     last and atomically, to ``<run folder>/results.json``).
 
@@ -53,13 +32,6 @@ def run_gas(config, log=print):
       ValueError: bad data (one line naming the file and line), a non-finite loss, or a
         run folder that holds another run (`UsageError`).
     """
-    import tensorflow as tf
-
-    from tfp_flows.experiments.anomaly import threshold_from
-    from tfp_flows.datasets.gas import download_gas, prepare_gas, read_gas
-    from tfp_flows.seeding import seed_everything
-    from tfp_flows.training import Evaluator, evaluate_log_likelihood, mean_and_stderr
-
     cfg, out = config, config.run_dir()
     strategy, run = open_run(cfg, out)  # first: the strategy starts before anything runs TensorFlow
     data = Path(cfg.data)

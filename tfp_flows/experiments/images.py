@@ -20,94 +20,45 @@ atomically: ``<out>/table.json`` and ``table.md``.
 """
 
 import dataclasses
-from dataclasses import dataclass, field
+import json
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, Callable, Dict
 
 import numpy as np
+import scipy.linalg
+from scipy.special import logsumexp
 
+from tfp_flows.configs import settings_dict
+from tfp_flows.datasets import images as image_data
+from tfp_flows.datasets.images import (
+    bits_per_pixel,
+    load_fashion_mnist,
+    logit_preprocess,
+    pixel_log_det,
+    split_validation,
+)
 from tfp_flows.errors import UsageError
-from tfp_flows.flows.options import FlowOptions
-from tfp_flows.training.config import TrainConfig
+from tfp_flows.experiments.configs import (
+    CLASSES,
+    CONDITIONINGS,
+    DEFAULT_TRAIN_IMAGES,
+    DIMS,
+    IMAGE_MODELS,
+    SCHEDULES,
+    ImagesConfig,
+    schedule_config,
+)
+from tfp_flows.experiments.fitting import fit_maximum_likelihood
+from tfp_flows.files import atomic_path, content_identity, write_json_atomic
+from tfp_flows.flows.options import fields_for
+from tfp_flows.flows.registry import build_flow
+from tfp_flows.flows.stacking import options_with
+from tfp_flows.seeding import seed_everything
+from tfp_flows.training import Evaluator, mean_and_stderr
+from tfp_flows.training.run_folder import RunFolder
 
 __all__ = ["CONDITIONINGS", "IMAGE_MODELS", "SCHEDULES", "ImagesConfig", "class_log_likelihoods",
            "gaussian_log_prob", "prepare_images", "run_images", "schedule_config"]
-
-# name -> (the paper's label, family or None for the Gaussian, the family's options)
-IMAGE_MODELS = {
-    "gaussian": ("Gaussian", None, {}),
-    "made": ("MADE", "maf", {"layers": 1, "batch_norm": False}),
-    "made-mog": ("MADE MoG", "made-mog", {}),
-    "realnvp-5": ("Real NVP (5)", "realnvp", {"layers": 5}),
-    "realnvp-10": ("Real NVP (10)", "realnvp", {"layers": 10}),
-    "maf-5": ("MAF (5)", "maf", {"layers": 5}),
-    "maf-10": ("MAF (10)", "maf", {"layers": 10}),
-    "maf-mog-5": ("MAF MoG (5)", "maf-mog", {"layers": 5}),
-}
-CONDITIONINGS = ("unconditional", "conditional")
-CLASSES = 10
-DIMS = 784
-
-
-def _paper_schedule():
-    # The paper's image settings: one hidden layer of 1024 units per MADE (and per coupling
-    # network), 10 components per MoG conditional, Adam at 1e-4, batches of 100, training
-    # until 30 epochs bring no better validation log-likelihood.
-    return (FlowOptions(hidden_units=[1024], activation="relu", components=10),
-            TrainConfig(epochs=1000, learning_rate=1e-4, batch_size=100, patience=30, eval_every=None))
-
-
-def _default_schedule():
-    # Every row on 2 CPU cores in under an hour (README, "Images"): a quarter of the
-    # paper's hidden units, half its components, a 10x larger step, 5 epochs.
-    return (FlowOptions(hidden_units=[256], activation="relu", components=5),
-            TrainConfig(epochs=5, learning_rate=1e-3, batch_size=100, patience=2, eval_every=None))
-
-
-SCHEDULES = {"default": _default_schedule, "paper": _paper_schedule}
-DEFAULT_TRAIN_IMAGES = {"default": None, "paper": None}  # None: all 54,000
-
-
-@dataclass
-class ImagesConfig:
-    """Settings of the image table: data, rows, schedule, model, training, run folder."""
-
-    data: Optional[Path] = field(default=None, metadata={
-        "help": "folder of the four Fashion-MNIST IDX files (gzip or plain), as apt-get install "
-                "dataset-fashion-mnist puts them in /usr/share/datasets/fashion-mnist", "required": True})
-    models: List[str] = field(default_factory=lambda: list(IMAGE_MODELS), metadata={
-        "help": "the table's models", "choices": tuple(IMAGE_MODELS)})
-    conditioning: List[str] = field(default_factory=lambda: list(CONDITIONINGS), metadata={
-        "help": "unconditional rows, class-conditional rows, or both", "choices": CONDITIONINGS})
-    schedule: str = field(default="default", metadata={
-        "help": "default: every row on 2 cores in under an hour (256 hidden units, 5 components, Adam 1e-3, "
-                "batch 100, 5 epochs); paper: the MAF paper's (1024 units, 10 components, Adam 1e-4, batch 100, "
-                "up to 1000 epochs, early stopping after 30 without progress); both on all 54,000 training "
-                "images; options given on the command line win over either",
-        "choices": tuple(SCHEDULES)})
-    train_images: Optional[int] = field(default=None, metadata={
-        "help": "train on the first N training images (default: all 54,000)"})
-    samples_per_class: int = field(default=8, metadata={"help": "samples drawn per class for the figure"})
-    model: FlowOptions = field(default_factory=lambda: _default_schedule()[0], metadata={
-        "options": ("hidden_units", "activation", "components")})
-    train: TrainConfig = field(default_factory=lambda: _default_schedule()[1], metadata={
-        "options": ("epochs", "learning_rate", "batch_size", "patience", "eval_batch_size", "seed", "progress",
-                    "xla", "steps_per_call", "max_steps")})
-    out: Optional[Path] = field(default=None, metadata={
-        "help": "folder of the rows' runs and the table (default: runs/images-<schedule>-seed<seed>)",
-        "affects_results": False})
-
-    def run_dir(self):
-        return self.out or Path("runs") / f"images-{self.schedule}-seed{self.train.seed}"
-
-
-def schedule_config(schedule, **fields):
-    """An `ImagesConfig` of `schedule`'s model and training settings, then `fields`."""
-    if schedule not in SCHEDULES:
-        raise UsageError(f"unknown schedule {schedule!r} (choose from: {', '.join(SCHEDULES)})")
-    model, train = SCHEDULES[schedule]()
-    return dataclasses.replace(ImagesConfig(schedule=schedule, model=model, train=train), **fields)
-
 
 # ---------------------------------------------------------------------------------- data
 
@@ -115,8 +66,6 @@ def prepare_images(data, seed, train_images=None, schedule_default=False):
     """{"train", "val", "test"} -> (y float32 [n, 784], labels int64 [n]) from the folder
     `data`: the paper's preprocessing, each set dequantised once with noise from `seed`;
     the first `train_images` training images (a schedule's default: at most all of them)."""
-    from tfp_flows.datasets.images import load_fashion_mnist, logit_preprocess, split_validation
-
     images = load_fashion_mnist(data)
     train_rows, val_rows = split_validation(len(images.train_images))
     if train_images is not None:
@@ -155,8 +104,6 @@ def _fit_gaussian(y, what="the training images"):
 
 def gaussian_log_prob(y, mean, chol):
     """log N(y; mean, L L^T) of rows y [n, D], in float64."""
-    import scipy.linalg
-
     z = scipy.linalg.solve_triangular(chol, (np.asarray(y, np.float64) - mean).T, lower=True)
     dims = len(mean)
     return -0.5 * np.sum(z * z, 0) - np.sum(np.log(np.diag(chol))) - 0.5 * dims * np.log(2 * np.pi)
@@ -173,9 +120,6 @@ def class_log_likelihoods(log_prob, y):
 def _scores(ll_rows, y, labels=None, per_class=None):
     """The row's test figures from per-image log-likelihoods (and, conditional, the [n, 10]
     class log-likelihoods)."""
-    from tfp_flows.datasets.images import bits_per_pixel
-    from tfp_flows.training import mean_and_stderr
-
     ll_mean, ll_se = mean_and_stderr(ll_rows)
     bpp_mean, bpp_se = mean_and_stderr(bits_per_pixel(ll_rows, y))
     out = {"test_log_likelihood": {"mean": ll_mean, "stderr": ll_se},
@@ -192,17 +136,12 @@ def _scores(ll_rows, y, labels=None, per_class=None):
 
 def _marginal(per_class):
     """log p(x) = log sum_y p(x | y) / 10, from the [n, 10] class log-likelihoods."""
-    from scipy.special import logsumexp
-
     return logsumexp(per_class, axis=1) - np.log(CLASSES)
 
 
 # ------------------------------------------------------------------------------- the rows
 
 def _row_settings(cfg, model, conditioning, data_identity):
-    from tfp_flows.configs import settings_dict
-    from tfp_flows.flows.options import fields_for
-
     _, family, overrides = IMAGE_MODELS[model]
     settings = {"model_name": model, "conditioning": conditioning, "data_identity": data_identity,
                 "schedule": cfg.schedule, "train_images": cfg.train_images, "seed": cfg.train.seed}
@@ -226,12 +165,6 @@ def _gaussian_row(sets, conditional):
 
 
 def _flow_row(cfg, sets, model, conditional, settings, run, log):
-    from tfp_flows.flows.registry import build_flow
-    from tfp_flows.flows.stacking import options_with
-    from tfp_flows.seeding import seed_everything
-    from tfp_flows.training import Evaluator
-    from tfp_flows.experiments.common import fit_maximum_likelihood
-
     _, family, overrides = IMAGE_MODELS[model]
     seed_everything(cfg.train.seed)
     options = options_with(model, cfg.model, dict(overrides))
@@ -259,10 +192,6 @@ def _validation_curve(run, val_y):
     the evaluation after the first batch (the mean
     log-likelihood turned into bits per pixel with the validation images' mean logit
     Jacobian: bits per pixel is linear in log p)."""
-    import json
-
-    from tfp_flows.datasets.images import pixel_log_det
-
     if not run.metrics.exists():
         return []
     offset = float(np.mean(pixel_log_det(val_y)))
@@ -274,7 +203,7 @@ def _validation_curve(run, val_y):
     return [(e, -(ll + offset - DIMS * np.log(256.0)) / (DIMS * np.log(2.0))) for e, ll in sorted(points.items())]
 
 
-def run_images(config, log=print):
+def run_images(config: ImagesConfig, log: Callable[[str], Any] = print) -> Dict[str, Any]:
     """Run (or reuse) every row of `config` and return the table (also written to
     ``<out>/table.json`` and ``table.md``).
 
@@ -282,9 +211,6 @@ def run_images(config, log=print):
       ValueError: an unreadable or damaged data file (one line naming it).
       UsageError: bad settings, or a row folder holding a run of other settings.
     """
-    from tfp_flows.files import atomic_path, content_identity, write_json_atomic
-    from tfp_flows.training.run_folder import RunFolder
-
     cfg = config
     if cfg.data is None:
         raise UsageError("--data FOLDER is needed (the four Fashion-MNIST IDX files)")
@@ -350,10 +276,8 @@ def run_images(config, log=print):
 
 
 def _present_files(folder):
-    from tfp_flows.datasets.images import FASHION_MNIST
-
     folder = Path(folder)
-    return [n if (folder / n).is_file() else n[:-3] for n in FASHION_MNIST]
+    return [n if (folder / n).is_file() else n[:-3] for n in image_data.FASHION_MNIST]
 
 
 def table_markdown(table):

@@ -26,6 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+from tfp_flows.datasets import speech
+from tfp_flows.datasets.speech.pipeline import clip_dataset
+
 __all__ = ["FRAME", "clip_onset", "onset_report"]
 
 FRAME = 512  # the samples P2's feature sees
@@ -51,9 +54,6 @@ def clip_onset(clip, margin_db=10.0, peak_db=20.0, frame=FRAME):
 def onset_report(root, max_clips=None, margin_db=10.0, peak_db=20.0, seed=0):
     """Onset figures of the clips under `root` (a folder in the Speech Commands layout);
     `max_clips` draws that many at random (seed `seed`) instead of reading them all."""
-    from tfp_flows.datasets import speech
-    from tfp_flows.datasets.speech.pipeline import clip_dataset
-
     root = Path(root)
     clips = speech.list_clips(root)
     paths = [p for w in sorted(clips) for p in clips[w]]

@@ -5,7 +5,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import tensorflow as tf
 
+from tfp_flows.datasets.energies import energy
 from tfp_flows.files import atomic_path  # noqa: E402
 
 __all__ = ["epoch_table_chart", "log_likelihood_curves", "samples_over_density", "save_figure",
@@ -47,10 +49,6 @@ def samples_over_density(samples, log_density, path, title, limits=(-6.0, 8.0), 
 def vi_density_grid(targets, ks, flows, path, kind, limit=4.0, grid=150):
     """The paper's Figure 3 layout: a row per target, the true density exp(-U) and then
     the flow's density for each K. `flows` maps (target, K) to a `VIFlow`."""
-    import tensorflow as tf
-
-    from tfp_flows.datasets.energies import energy
-
     axis = np.linspace(-limit, limit, grid)
     xx, yy = np.meshgrid(axis, axis)
     pts = np.stack([xx.ravel(), yy.ravel()], 1)

@@ -14,6 +14,12 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
+import tensorflow as tf
+
+from tfp_flows.datasets.gas import GAS_COLUMNS, read_gas
+from tfp_flows.datasets.speech import FEATURES, read_clip
+from tfp_flows.datasets.table import read_table
+from tfp_flows.experiments.export import SIDECAR, RunModel
 
 __all__ = ["Scored", "open_model", "score"]
 
@@ -45,10 +51,6 @@ def open_model(path):
     Raises:
       ValueError: one line naming the folder when it is neither.
     """
-    import tensorflow as tf
-
-    from tfp_flows.experiments.export import SIDECAR, RunModel
-
     path = Path(path)
     if (path / "saved_model.pb").exists():
         try:
@@ -67,14 +69,10 @@ def _rows(path, facts):
     """[rows, D] float32 of a text file: GAS-format (the run's columns picked), a table
     with a header (the run's columns picked; (x, context) for a conditional run), or plain."""
     if facts["kind"] == "table":
-        from tfp_flows.datasets.table import read_table
-
         table = read_table(path, facts["columns"], facts.get("context_columns") or (), check_spread=False)
         x = table.x.astype(np.float32)
         return x if table.context is None else (x, table.context.astype(np.float32))
     if facts["kind"] == "gas":
-        from tfp_flows.datasets.gas import GAS_COLUMNS, read_gas
-
         values = read_gas(path)
         return values[:, [GAS_COLUMNS.index(c) for c in facts["columns"]]].astype(np.float32)
     try:
@@ -87,8 +85,6 @@ def _rows(path, facts):
 
 
 def _clip_features(path, facts):
-    from tfp_flows.datasets.speech import FEATURES, read_clip
-
     if facts["kind"] != "speech":
         raise ValueError(f"{path}: an audio file, but the model was trained on {facts['kind']} data")
     return np.asarray(FEATURES[facts["features"]](read_clip(path)[None]), np.float32)

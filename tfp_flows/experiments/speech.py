@@ -14,48 +14,25 @@ clips' statistics. Clips are decoded and featurised by the `tf.data` pipeline of
 one line and is left out (results.json counts them).
 """
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Callable, Dict
 
-from tfp_flows.experiments.common import FlowOptions, as_dict, fit_maximum_likelihood, flow_field, open_run, settings_of
+import numpy as np
+
+from tfp_flows.configs import as_dict
+from tfp_flows.datasets import speech
+from tfp_flows.datasets.speech import pipeline
+from tfp_flows.datasets.speech.audio import backend
+from tfp_flows.experiments.anomaly import anomaly_report, threshold_from
+from tfp_flows.experiments.configs import DEFAULT_SPEECH_DATA, SpeechConfig, settings_of
+from tfp_flows.experiments.fitting import fit_maximum_likelihood, open_run
+from tfp_flows.experiments.plotting import score_distributions
 from tfp_flows.flows.registry import build_flow
-from tfp_flows.training.config import TrainConfig
+from tfp_flows.seeding import seed_everything
+from tfp_flows.training import Evaluator, mean_and_stderr
 
 __all__ = ["DEFAULT_SPEECH_DATA", "SpeechConfig", "run_speech", "speech_settings"]
 
-DEFAULT_SPEECH_DATA = Path("data/speech_commands_v0.01")
-DEFAULT_FEATURE_CACHE = Path("data/speech/cache")
-
-
-@dataclass
-class SpeechConfig:
-    """Settings of a speech run: data, word, features, split, model, training, run folder."""
-
-    data: Path = field(default=DEFAULT_SPEECH_DATA, metadata={
-        "help": "Speech Commands folder (downloaded when it is the default and missing)"})
-    download: bool = field(default=True, metadata={"help": "never try to download the data",
-                                                   "affects_results": False})
-    word: str = field(default="zero", metadata={"help": "the target word"})
-    features: str = field(default="p2", metadata={"help": "clip features", "choices": ("p2", "logmel", "mfccseg")})
-    split: str = field(default="p2", metadata={
-        "help": "P2's random 50/50 split or the data set's official lists", "choices": ("p2", "official")})
-    threshold_quantile: float = field(default=0.05, metadata={
-        "help": "flag clips below this quantile of the reference clips' log-likelihood"})
-    cache: Path = field(default=DEFAULT_FEATURE_CACHE, metadata={
-        "help": "folder of the features' tf.data caches (one per feature and clip list; safe to delete)",
-        "affects_results": False})
-    flow: str = flow_field()
-    model: FlowOptions = field(default_factory=lambda: FlowOptions(hidden_units=[512, 512]))
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        learning_rate=1e-3, epochs=10, eval_every=None, checkpoint_every=None))
-    out: Optional[Path] = field(default=None, metadata={
-        "help": "run folder (default: runs/speech-<word>-<features>-seed<seed>)", "affects_results": False})
-    resume: bool = field(default=False, metadata={"help": "continue the run in --out where it stopped",
-                                                  "affects_results": False})
-
-    def run_dir(self):
-        return self.out or Path("runs") / f"speech-{self.word}-{self.features}-seed{self.train.seed}"
 
 
 def speech_settings(config, root):
@@ -63,21 +40,14 @@ def speech_settings(config, root):
     version of the features' definitions (`FEATURE_VERSION`) and the audio decoder (their
     resamplers differ), so a run made before a feature changed, or on the other stack, is
     neither resumed nor reused as current."""
-    from tfp_flows.datasets.speech.audio import backend
-    from tfp_flows.datasets.speech.pipeline import FEATURE_VERSION
 
-    return {**settings_of(config, root), "feature_version": FEATURE_VERSION, "audio_decoder": backend()}
+    return {**settings_of(config, root), "feature_version": pipeline.FEATURE_VERSION, "audio_decoder": backend()}
 
 
-def run_speech(config, log=print):
+def run_speech(config: SpeechConfig, log: Callable[[str], Any] = print) -> Dict[str, Any]:
     """Train on the target word's clips and evaluate every word as `config` says; returns
     the results (also written, last and atomically, to ``<run folder>/results.json``)."""
-    import numpy as np
 
-    from tfp_flows.experiments.anomaly import anomaly_report, threshold_from
-    from tfp_flows.datasets import speech
-    from tfp_flows.seeding import seed_everything
-    from tfp_flows.training import Evaluator, mean_and_stderr
 
     cfg, out = config, config.run_dir()
     strategy, run = open_run(cfg, out)  # first: the strategy starts before anything runs TensorFlow
@@ -146,7 +116,6 @@ def run_speech(config, log=print):
     log(f"{report['n_above']} of {len(report['words'])} other words score above held-out {cfg.word!r} "
         f"on average; overall AUC {report['overall_auc']:.3f}; flag threshold {threshold:.2f}")
 
-    from tfp_flows.experiments.plotting import score_distributions
 
     score_distributions(target_scores, other_scores, cfg.word, out / "scores.png")
     log(f"figure: {out / 'scores.png'}")

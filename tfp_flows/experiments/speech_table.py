@@ -15,6 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from tfp_flows.experiments.speech import run_speech, speech_settings
+from tfp_flows.files import atomic_path, write_json_atomic
+from tfp_flows.training.run_folder import RunFolder
+
 __all__ = ["COLUMNS", "protocol_table", "summarise"]
 
 # (key, heading, format) of the table's columns.
@@ -49,10 +53,6 @@ def summarise(rows):
 def protocol_table(base, features, splits, seeds, out, log=print):
     """Run (or reuse) every (feature, split, seed) of `base` (a `SpeechConfig`) and return
     the table as a dict (also written to ``out/table.json`` and ``table.md``)."""
-    from tfp_flows.experiments.speech import run_speech, speech_settings
-    from tfp_flows.files import atomic_path, write_json_atomic
-    from tfp_flows.training.run_folder import RunFolder
-
     out = Path(out)
     cells = [(f, s, seed) for f in features for s in splits for seed in seeds]
     runs = {}

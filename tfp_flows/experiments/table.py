@@ -10,58 +10,24 @@ flagging threshold, so `tfp-flows-score` and `tfp-flows-export` take the run as 
 take a GAS run.
 """
 
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import List, Optional
+from typing import Any, Callable, Dict
 
 import numpy as np
 
+from tfp_flows.configs import as_dict
+from tfp_flows.datasets.table import read_table, split_rows, standardise
 from tfp_flows.errors import UsageError
-from tfp_flows.experiments.common import FlowOptions, as_dict, fit_maximum_likelihood, flow_field, open_run, settings_of
+from tfp_flows.experiments.anomaly import threshold_from
+from tfp_flows.experiments.configs import TableConfig, settings_of
+from tfp_flows.experiments.fitting import fit_maximum_likelihood, open_run
 from tfp_flows.flows.registry import build_flow
-from tfp_flows.training.config import TrainConfig
+from tfp_flows.seeding import seed_everything
+from tfp_flows.training import Evaluator, mean_and_stderr
 
 __all__ = ["TableConfig", "run_table"]
 
 
-def _table_train():
-    # A table of a few thousand rows: more epochs and a larger step than P2's GAS run,
-    # evaluated once an epoch, stopped early on the validation rows.
-    return TrainConfig(epochs=50, learning_rate=1e-3, eval_every=None, patience=5)
-
-
-def _table_model():
-    return FlowOptions(layers=5, hidden_units=[64, 64])
-
-
-@dataclass
-class TableConfig:
-    """Settings of a run on a table: data, columns, model, training, run folder."""
-
-    data: Optional[Path] = field(default=None, metadata={
-        "help": "the table: .csv, .tsv (or .tab), .txt (whitespace or commas) or .parquet, with a header row",
-        "required": True})
-    columns: Optional[List[str]] = field(default=None, metadata={
-        "help": "the columns whose density is learned (default: every column not in --context-columns)"})
-    context_columns: Optional[List[str]] = field(default=None, metadata={
-        "help": "columns the flow is conditioned on: it learns p(columns | context columns) (default: none)"})
-    test_fraction: float = field(default=0.1, metadata={"help": "share of rows held out for the test"})
-    val_fraction: float = field(default=0.1, metadata={"help": "share of rows held out for early stopping"})
-    threshold_quantile: float = field(default=0.01, metadata={
-        "help": "flag rows below this quantile of the validation rows' log-density"})
-    flow: str = flow_field()
-    model: FlowOptions = field(default_factory=_table_model)
-    train: TrainConfig = field(default_factory=_table_train)
-    out: Optional[Path] = field(default=None, metadata={
-        "help": "run folder (default: runs/table-<file name>-<flow>-seed<seed>)", "affects_results": False})
-    resume: bool = field(default=False, metadata={"help": "continue the run in --out where it stopped",
-                                                  "affects_results": False})
-
-    def run_dir(self):
-        return self.out or Path("runs") / f"table-{Path(self.data).stem}-{self.flow}-seed{self.train.seed}"
-
-
-def run_table(config, log=print):
+def run_table(config: TableConfig, log: Callable[[str], Any] = print) -> Dict[str, Any]:
     """Train a flow on `config.data` as `config` says; returns the results (also written,
     last and atomically, to ``<run folder>/results.json``).
 
@@ -69,11 +35,6 @@ def run_table(config, log=print):
       ValueError: a bad table (one line naming the file and the row or column).
       UsageError: bad settings, or a run folder that holds another run.
     """
-    from tfp_flows.experiments.anomaly import threshold_from
-    from tfp_flows.datasets.table import read_table, split_rows, standardise
-    from tfp_flows.seeding import seed_everything
-    from tfp_flows.training import Evaluator, mean_and_stderr
-
     cfg = config
     if cfg.data is None:
         raise UsageError("--data FILE is needed (a CSV, TSV or Parquet table with a header row)")

@@ -10,56 +10,27 @@ single seed says little), and one figure per flow kind in the layout of the pape
 Figure 3 (first seed).
 """
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List
+from typing import Any, Callable, Dict, List
 
 import numpy as np
+import tensorflow as tf
 
+from tfp_flows.configs import as_dict, replace
+from tfp_flows.datasets.energies import ENERGIES, energy, log_normaliser
 from tfp_flows.errors import UsageError
-from tfp_flows.experiments.common import as_dict, read_json, replace, settings_of
-from tfp_flows.files import write_json_atomic
-from tfp_flows.training.config import TrainConfig
+from tfp_flows.experiments.configs import VIConfig, settings_of
+from tfp_flows.experiments.plotting import vi_density_grid
+from tfp_flows.files import read_json, write_json_atomic
+from tfp_flows.flows import VIFlow
+from tfp_flows.seeding import seed_everything
+from tfp_flows.training import LossLog, ReverseKL, Trainer
+from tfp_flows.training.run_folder import RunFolder
 
 __all__ = ["VIConfig", "kl_divergence", "run_vi", "run_vi_one"]
 
-# The training options that mean something for reverse KL (the rest are for data).
-VI_TRAIN_OPTIONS = ("batch_size", "learning_rate", "max_steps", "checkpoint_every", "progress",
-                    "xla", "steps_per_call", "max_skipped")
-
-
-def _vi_train():
-    return TrainConfig(batch_size=256, learning_rate=1e-2, max_steps=20_000, checkpoint_every=1000,
-                       steps_per_call=20, max_skipped=49, xla="off")
-
-
-@dataclass
-class VIConfig:
-    """Settings of `make vi`: which targets, flows, K and seeds, and how to train them."""
-
-    targets: List[str] = field(default_factory=lambda: ["U1", "U2", "U3", "U4"], metadata={
-        "help": "energies to fit"})
-    flows: List[str] = field(default_factory=lambda: ["planar"], metadata={
-        "help": "flow kinds", "choices": ("planar", "radial", "iaf")})
-    K: List[int] = field(default_factory=lambda: [2, 8, 32], metadata={"help": "numbers of layers"})
-    seeds: List[int] = field(default_factory=lambda: [0, 1, 2], metadata={
-        "help": "seeds: one run each; KL is reported as mean and spread over them", "minimum": 0})
-    iaf_hidden: List[int] = field(default_factory=lambda: [12], metadata={
-        "help": "hidden units of each IAF's MADE"})
-    anneal: bool = field(default=True, metadata={
-        "help": "no annealing (default: beta_t = min(1, 0.01 + t/10000) as in the paper)"})
-    kl_samples: int = field(default=20_000, metadata={"help": "draws of q for each KL estimate"})
-    train: TrainConfig = field(default_factory=_vi_train, metadata={"options": VI_TRAIN_OPTIONS})
-    out: Path = field(default=Path("runs/vi"), metadata={"help": "folder of the runs", "affects_results": False})
-    figure: bool = field(default=True, metadata={"help": "draw no figure", "affects_results": False})
-
-
 def kl_divergence(flow, name, log_z, n=20_000, seed=(7, 7)):
     """KL(q||p) estimated from `n` draws of q: returns (mean, standard error) in nats."""
-    import tensorflow as tf
-
-    from tfp_flows.datasets.energies import energy
-
     z, log_q = flow.sample_and_log_prob(n, seed=seed)
     terms = (log_q + tf.cast(energy(name, z), log_q.dtype)).numpy().astype(np.float64) + log_z
     return float(terms.mean()), float(terms.std(ddof=1) / np.sqrt(n))
@@ -67,12 +38,6 @@ def kl_divergence(flow, name, log_z, n=20_000, seed=(7, 7)):
 
 def run_vi_one(config, target, kind, K, seed, log_z, log=print):
     """Train (or reuse, or resume) one run; returns (results, flow)."""
-    from tfp_flows.datasets.energies import energy
-    from tfp_flows.flows import VIFlow
-    from tfp_flows.seeding import seed_everything
-    from tfp_flows.training import LossLog, ReverseKL, Trainer
-    from tfp_flows.training.run_folder import RunFolder
-
     path = Path(config.out) / f"{target}-{kind}-K{K}-seed{seed}"
     train = replace(config.train, seed=seed)
     seed_everything(seed)
@@ -102,11 +67,9 @@ def run_vi_one(config, target, kind, K, seed, log_z, log=print):
     return res, flow
 
 
-def run_vi(config, log=print):
+def run_vi(config: VIConfig, log: Callable[[str], Any] = print) -> List[Dict[str, Any]]:
     """Every run `config` asks for, then ``summary.json`` and the figures; returns the
     summary's runs (one entry per target, flow and K, over all seeds)."""
-    from tfp_flows.datasets.energies import ENERGIES, log_normaliser
-
     unknown = [t for t in config.targets if t not in ENERGIES]
     if unknown:
         raise UsageError(f"unknown target(s) {unknown}; choose from {sorted(ENERGIES)}")
@@ -145,8 +108,6 @@ def run_vi(config, log=print):
         merged[(r["target"], r["flow"], r["K"])] = r
     write_json_atomic(path, {"runs": list(merged.values())})
     if config.figure:
-        from tfp_flows.experiments.plotting import vi_density_grid
-
         for kind in config.flows:
             fig = vi_density_grid(config.targets, config.K,
                                   {(t, k): f for (t, f_kind, k), f in flows.items() if f_kind == kind},

@@ -45,7 +45,8 @@ class AffineLeakyReLUFlow(Flow):
     TensorShape([1])
     """
 
-    def __init__(self, dims=2, rank=2, seed=0, dtype=tf.float32, name="affine_leaky_relu_flow"):
+    def __init__(self, dims: int = 2, rank: int = 2, seed: int = 0, dtype: tf.DType = tf.float32,
+                 name: str = "affine_leaky_relu_flow") -> None:
         super().__init__(name=name)
         dims, rank = check_positive_int(dims, "dims"), check_positive_int(rank, "rank")
         dtype = tf.as_dtype(dtype)

@@ -16,16 +16,24 @@ The trainer (`tfp_flows.training.Trainer`) takes a `Flow`; `tfp_flows.flows.regi
 names the families.
 """
 
+from typing import Any, Dict, Iterable, Optional, Sequence, Tuple, Union
+
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
 tfb, tfd = tfp.bijectors, tfp.distributions
 
+# What the public signatures take: anything tf.convert_to_tensor takes, and TFP's seeds
+# (None, an int, or a stateless pair).
+TensorLike = tf.types.experimental.TensorLike
+Seed = Union[None, int, Sequence[int], tf.Tensor]
+
 __all__ = ["Flow", "TransformedFlow", "fresh_log_prob", "transformed"]
 
 
-def transformed(base, bijectors, name="transformed"):
+def transformed(base: tfd.Distribution, bijectors: Union[tfb.Bijector, Sequence[tfb.Bijector]],
+                name: str = "transformed") -> tfd.TransformedDistribution:
     """The distribution of Y = b_n(...b_2(b_1(Z))), Z ~ base, for bijectors [b_1, ..., b_n].
 
     The first bijector listed acts first on base samples. (`tfb.Chain` reads the other
@@ -50,7 +58,7 @@ def transformed(base, bijectors, name="transformed"):
     return tfd.TransformedDistribution(base, chain, name=name)
 
 
-def fresh_log_prob(distribution, x):
+def fresh_log_prob(distribution: tfd.Distribution, x: TensorLike) -> tf.Tensor:
     """`distribution.log_prob(x)`, never answered from TFP's bijector cache.
 
     TFP caches each bijector's inverse keyed on the *input tensor object* (held by weak
@@ -121,7 +129,9 @@ class Flow(tf.Module):
         self.base_conditioned = False
 
     # ------------------------------------------------------------ the one subclass call
-    def assemble(self, base, bijectors, config, context_dims: int = 0, conditioned=(), base_conditioned=False):
+    def assemble(self, base: tfd.Distribution, bijectors: Union[tfb.Bijector, Sequence[tfb.Bijector]],
+                 config: Optional[Dict[str, Any]], context_dims: int = 0, conditioned: Iterable[str] = (),
+                 base_conditioned: bool = False) -> None:
         """Declare the flow: `base`, its `bijectors` (data side first) and its `config`;
         a conditional flow also names its context size and the bijectors that read it,
         and whether its base distribution reads it too (``conditional_input=``)."""
@@ -215,11 +225,11 @@ class Flow(tf.Module):
         return int(shape[0]) if shape.rank else 1
 
     @property
-    def distribution(self):
+    def distribution(self) -> tfd.Distribution:
         self._check_assembled()
         return self._chained
 
-    def log_prob(self, x, training: bool = False, context=None):
+    def log_prob(self, x: TensorLike, training: bool = False, context: Optional[TensorLike] = None) -> tf.Tensor:
         """log p(x) for x [n, ...event] (log p(x | context) for a conditional flow, context
         [n, C] or one row [C]); returns [n].
 
@@ -240,18 +250,20 @@ class Flow(tf.Module):
             total += ildj
         return self.base.log_prob(y, **self._base_kwargs(context)) + total
 
-    def sample(self, n, seed=None, context=None):
+    def sample(self, n: int, seed: Seed = None, context: Optional[TensorLike] = None) -> tf.Tensor:
         """n draws [n, ...event] (batch norm, where there is any, in evaluation mode); for a
         conditional flow one draw per row of `context` [n, C], or n draws given one row [C]."""
         context = self._check_context(context, n)
         return self.distribution.sample(n, seed=seed, **self._sampling_kwargs(context))
 
-    def sample_and_log_prob(self, n, seed=None, context=None):
+    def sample_and_log_prob(self, n: int, seed: Seed = None,
+                            context: Optional[TensorLike] = None) -> Tuple[tf.Tensor, tf.Tensor]:
         """(n draws, their log-density), computed in the sampling direction only."""
         context = self._check_context(context, n)
         return self.distribution.experimental_sample_and_log_prob(n, seed=seed, **self._sampling_kwargs(context))
 
-    def layer_inverse(self, index, y, context=None):
+    def layer_inverse(self, index: int, y: TensorLike,
+                      context: Optional[TensorLike] = None) -> Tuple[tf.Tensor, tf.Tensor]:
         """(layer `index`'s inverse at y, its inverse log-det) in evaluation mode, the
         layers counted from the data side as in `bijectors`; what `log_prob` adds up.
         Lets a test ask what one layer does with a context."""
@@ -292,7 +304,8 @@ class TransformedFlow(Flow):
     (the architecture cannot be rebuilt from a list of objects).
     """
 
-    def __init__(self, base, bijectors, config=None, name="transformed_flow"):
+    def __init__(self, base: tfd.Distribution, bijectors: Union[tfb.Bijector, Sequence[tfb.Bijector]],
+                 config: Optional[Dict[str, Any]] = None, name: str = "transformed_flow") -> None:
         super().__init__(name=name)
         steps = [bijectors] if isinstance(bijectors, tfb.Bijector) else list(bijectors)
         self.assemble(base, steps[::-1], config)

@@ -7,11 +7,14 @@ from TFP's `tfb.RealNVP` (the coupling) and `tfb.RationalQuadraticSpline` (the t
      NeurIPS 2019. https://arxiv.org/abs/1906.04032
 """
 
+from typing import Sequence
+
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_flows.flows.base import Flow, check_positive_int
+from tfp_flows.flows.options import FlowOptions
 from tfp_flows.flows.splines import params_per_variable, spline_from_params
 from tfp_flows.flows.stacking import conditioner_mlp
 
@@ -55,8 +58,9 @@ class SplineCouplingFlow(Flow):
         beside the kept coordinates.
     """
 
-    def __init__(self, dims=2, layers=4, bins=8, hidden=(32, 32), bound=4.0, seed=0,
-                 dtype=tf.float32, name="spline_coupling_flow", context_dims=0):
+    def __init__(self, dims: int = 2, layers: int = 4, bins: int = 8, hidden: Sequence[int] = (32, 32),
+                 bound: float = 4.0, seed: int = 0, dtype: tf.DType = tf.float32,
+                 name: str = "spline_coupling_flow", context_dims: int = 0) -> None:
         super().__init__(name=name)
         dims = check_positive_int(dims, "dims", minimum=2)
         layers = check_positive_int(layers, "layers")
@@ -85,7 +89,8 @@ class SplineCouplingFlow(Flow):
                       context_dims, conditioned)
 
     @classmethod
-    def from_options(cls, dims, options, seed=0, context_dims=0):
+    def from_options(cls, dims: int, options: FlowOptions, seed: int = 0,
+                     context_dims: int = 0) -> "SplineCouplingFlow":
         """The flow `--flow spline-coupling` trains: layers, bins, bound and the hidden
         units from a `FlowOptions` (its batch norm and permutation are not used: the
         coordinates are rotated between couplings)."""

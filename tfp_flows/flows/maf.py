@@ -5,15 +5,16 @@ A stack of `tfb.MaskedAutoregressiveFlow` bijectors, each with a
 by `tfb.BatchNormalization` and a `tfb.Permute`, over a standard normal base.
 """
 
+from typing import Any, Optional
+
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras
 
 from tfp_flows.flows.base import Flow, check_positive_int
-from tfp_flows.flows.options import MAFOptions
-from tfp_flows.flows.stacking import (batch_norm_layers, conditional_made, interleave, keras_floatx, options_with,
-                                      permutations)
+from tfp_flows.flows.options import FlowOptions, MAFOptions
+from tfp_flows.flows.stacking import batch_norm_layers, conditional_made, interleave, keras_floatx, options_with, permutations
 
 tfb, tfd = tfp.bijectors, tfp.distributions
 
@@ -72,8 +73,8 @@ class MAFFlow(Flow):
     `tfp_plain_step` row of benchmarks/bench_train.py measures the difference).
     """
 
-    def __init__(self, dims, options=None, seed=0, dtype=tf.float32, name="maf_flow", context_dims=0,
-                 **overrides):
+    def __init__(self, dims: int, options: Optional[FlowOptions] = None, seed: int = 0, dtype: tf.DType = tf.float32,
+                 name: str = "maf_flow", context_dims: int = 0, **overrides: Any) -> None:
         super().__init__(name=name)
         dims = check_positive_int(dims, "dims")
         context_dims = check_positive_int(context_dims, "context_dims", minimum=0)

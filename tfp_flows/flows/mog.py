@@ -12,6 +12,8 @@ written here as a small `tfd.Distribution`; a conditional one reads the context 
 its MADE's first layer (``conditional_input``, as the flows' MADEs do).
 """
 
+from typing import Any, Optional, Sequence
+
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
@@ -19,6 +21,7 @@ import tf_keras
 
 from tfp_flows.flows.base import Flow, check_positive_int
 from tfp_flows.flows.maf import MAFFlow
+from tfp_flows.flows.options import FlowOptions
 from tfp_flows.flows.stacking import conditional_made, keras_floatx, options_with
 
 tfb, tfd = tfp.bijectors, tfp.distributions
@@ -42,8 +45,9 @@ class MADEMixture(tfd.Distribution):
       dtype: float dtype.
     """
 
-    def __init__(self, dims, components, hidden_units, activation="tanh", context_dims=0, seed=0,
-                 dtype=tf.float32, name="made_mixture"):
+    def __init__(self, dims: int, components: int, hidden_units: Sequence[int], activation: str = "tanh",
+                 context_dims: int = 0, seed: int = 0, dtype: tf.DType = tf.float32,
+                 name: str = "made_mixture") -> None:
         parameters = dict(locals())
         dtype = tf.as_dtype(dtype)
         self._dims, self._components, self._context_dims = int(dims), int(components), int(context_dims)
@@ -114,8 +118,8 @@ class MADEMoGFlow(Flow):
       seed, dtype, context_dims: as the other families.
     """
 
-    def __init__(self, dims, options=None, seed=0, dtype=tf.float32, name="made_mog_flow", context_dims=0,
-                 **overrides):
+    def __init__(self, dims: int, options: Optional[FlowOptions] = None, seed: int = 0, dtype: tf.DType = tf.float32,
+                 name: str = "made_mog_flow", context_dims: int = 0, **overrides: Any) -> None:
         super().__init__(name=name)
         dims = check_positive_int(dims, "dims")
         context_dims = check_positive_int(context_dims, "context_dims", minimum=0)
@@ -137,8 +141,8 @@ class MAFMoGFlow(MAFFlow):
     """The MAF paper's MAF MoG (`maf-mog`): P2's MAF layers over a MADE MoG base instead of
     a standard normal, the MADE of the base as large as the layers' (`components` K)."""
 
-    def __init__(self, dims, options=None, seed=0, dtype=tf.float32, name="maf_mog_flow", context_dims=0,
-                 **overrides):
+    def __init__(self, dims: int, options: Optional[FlowOptions] = None, seed: int = 0, dtype: tf.DType = tf.float32,
+                 name: str = "maf_mog_flow", context_dims: int = 0, **overrides: Any) -> None:
         super().__init__(dims, options, seed, dtype, name, context_dims, **overrides)
 
     def _make_base(self, dims, dtype, rng, context_dims):

@@ -14,15 +14,17 @@ the layers as in `MAFFlow`.
      NeurIPS 2019. https://arxiv.org/abs/1906.04032
 """
 
+from typing import Any, Optional
+
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras
 
 from tfp_flows.flows.base import Flow, check_positive_int
-from tfp_flows.flows.stacking import (batch_norm_layers, conditional_made, interleave, keras_floatx, options_with,
-                                      permutations)
+from tfp_flows.flows.options import FlowOptions
 from tfp_flows.flows.splines import params_per_variable, spline_from_params
+from tfp_flows.flows.stacking import batch_norm_layers, conditional_made, interleave, keras_floatx, options_with, permutations
 
 tfb, tfd = tfp.bijectors, tfp.distributions
 
@@ -48,7 +50,8 @@ class NSFFlow(Flow):
       **overrides: fields of `options` to change, e.g. ``NSFFlow(8, bins=16)``.
     """
 
-    def __init__(self, dims, options=None, seed=0, dtype=tf.float32, name="nsf_flow", context_dims=0, **overrides):
+    def __init__(self, dims: int, options: Optional[FlowOptions] = None, seed: int = 0, dtype: tf.DType = tf.float32,
+                 name: str = "nsf_flow", context_dims: int = 0, **overrides: Any) -> None:
         super().__init__(name=name)
         dims = check_positive_int(dims, "dims")
         context_dims = check_positive_int(context_dims, "context_dims", minimum=0)

@@ -4,7 +4,7 @@ it). One dataclass serves every family: each reads the fields it uses, and a fie
 that only some families read says which in its metadata ("families"), so a run's
 settings record only what its family used."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import List
 
 __all__ = ["FlowOptions", "MAFOptions", "fields_for"]
@@ -46,5 +46,4 @@ MAFOptions = FlowOptions
 
 def fields_for(family: str) -> List[str]:
     """The option fields family `family` reads."""
-    from dataclasses import fields
     return [f.name for f in fields(FlowOptions) if family in f.metadata.get("families", (family,))]

@@ -8,11 +8,14 @@ permutation between the couplings.
      ICLR 2017. https://arxiv.org/abs/1605.08803
 """
 
+from typing import Any, Optional
+
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_flows.flows.base import Flow, check_positive_int
+from tfp_flows.flows.options import FlowOptions
 from tfp_flows.flows.stacking import batch_norm_layers, conditioner_mlp, interleave, options_with, permutations
 
 tfb, tfd = tfp.bijectors, tfp.distributions
@@ -57,8 +60,8 @@ class RealNVPFlow(Flow):
       **overrides: fields of `options` to change.
     """
 
-    def __init__(self, dims, options=None, seed=0, dtype=tf.float32, name="realnvp_flow", context_dims=0,
-                 **overrides):
+    def __init__(self, dims: int, options: Optional[FlowOptions] = None, seed: int = 0, dtype: tf.DType = tf.float32,
+                 name: str = "realnvp_flow", context_dims: int = 0, **overrides: Any) -> None:
         super().__init__(name=name)
         dims = check_positive_int(dims, "dims", minimum=2)
         context_dims = check_positive_int(context_dims, "context_dims", minimum=0)

@@ -13,6 +13,8 @@ import contextlib
 import importlib
 from typing import Any, Dict, Optional
 
+from tfp_flows.flows.options import FlowOptions
+
 __all__ = ["DEFAULT_FAMILY", "DENSITY_FAMILIES", "FAMILIES", "build_flow", "family_of", "flow_class",
            "flow_from_record"]
 
@@ -52,7 +54,7 @@ def family_of(flow: Any) -> str:
 
 
 def build_flow(family: str, dims: int, options: Any = None, seed: int = 0, strategy: Any = None,
-               context_dims: int = 0):
+               context_dims: int = 0) -> Any:
     """A fresh flow of a density family for `dims` columns, its architecture from `options`
     (a `FlowOptions`; None: the defaults), in `strategy`'s scope when given; conditional
     on a context of `context_dims` values when that is above 0."""
@@ -62,12 +64,11 @@ def build_flow(family: str, dims: int, options: Any = None, seed: int = 0, strat
     cls = flow_class(family)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         if hasattr(cls, "from_options"):  # a family whose constructor does not take a FlowOptions
-            from tfp_flows.flows.options import FlowOptions
             return cls.from_options(dims, options or FlowOptions(), seed=seed, context_dims=context_dims)
         return cls(dims, options, seed=seed, context_dims=context_dims)
 
 
-def flow_from_record(family: str, config: Dict[str, Any], strategy: Optional[Any] = None):
+def flow_from_record(family: str, config: Dict[str, Any], strategy: Optional[Any] = None) -> Any:
     """The flow a run recorded (its family and `config`), with fresh weights."""
     cls = flow_class(family)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():

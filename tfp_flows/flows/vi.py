@@ -1,5 +1,7 @@
 """Flows for variational inference: K planar, radial or IAF layers on a standard normal."""
 
+from typing import Sequence
+
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
@@ -28,7 +30,8 @@ class VIFlow(Flow):
     sampling direction, which never inverts a planar layer (no closed form).
     """
 
-    def __init__(self, kind="planar", layers=8, dims=2, hidden=(16,), seed=0, dtype=tf.float32):
+    def __init__(self, kind: str = "planar", layers: int = 8, dims: int = 2, hidden: Sequence[int] = (16,),
+                 seed: int = 0, dtype: tf.DType = tf.float32) -> None:
         super().__init__(name=f"{kind}_flow")
         if kind not in ("planar", "radial", "iaf"):
             raise ValueError(f"kind must be 'planar', 'radial' or 'iaf', got {kind!r}")

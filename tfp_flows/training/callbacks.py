@@ -19,15 +19,23 @@ and `on_train_end` in reverse order, like nested context managers):
   `on_train_end`).
 """
 
+from __future__ import annotations
+
 import concurrent.futures
 import json
 import math
 import shutil
+from typing import TYPE_CHECKING, Any, Dict, Optional
 
 import numpy as np
 import tensorflow as tf
 
 from tfp_flows.files import atomic_path
+
+if TYPE_CHECKING:  # for annotations only: these modules import this one
+    from tfp_flows.training.evaluation import Evaluator
+    from tfp_flows.training.loop import Trainer
+    from tfp_flows.training.run_folder import RunFolder
 from tfp_flows.training.run_folder import RunFolder
 
 __all__ = ["Callback", "Checkpointing", "EarlyStopping", "EpochLoss", "Evaluation", "LossLog",
@@ -37,31 +45,31 @@ __all__ = ["Callback", "Checkpointing", "EarlyStopping", "EpochLoss", "Evaluatio
 class Callback:
     """Base class: every hook does nothing."""
 
-    def state(self):
+    def state(self) -> Dict[str, Any]:
         return {}
 
-    def on_train_begin(self, trainer, resumed):
+    def on_train_begin(self, trainer: Trainer, resumed: bool) -> None:
         pass
 
-    def steps_until(self, trainer):
+    def steps_until(self, trainer: Trainer) -> Optional[int]:
         return None
 
-    def on_steps(self, trainer, losses):
+    def on_steps(self, trainer: Trainer, losses: np.ndarray) -> None:
         pass
 
-    def on_epoch_end(self, trainer, epoch, mean_loss):
+    def on_epoch_end(self, trainer: Trainer, epoch: int, mean_loss: float) -> bool:
         return False
 
-    def on_record(self, trainer, record):
+    def on_record(self, trainer: Trainer, record: Dict[str, Any]) -> None:
         pass
 
-    def on_interrupt(self, trainer):
+    def on_interrupt(self, trainer: Trainer) -> None:
         pass
 
-    def on_train_end(self, trainer):
+    def on_train_end(self, trainer: Trainer) -> None:
         pass
 
-    def flush(self, trainer):
+    def flush(self, trainer: Trainer) -> None:
         pass
 
 
@@ -74,12 +82,12 @@ class Checkpointing(Callback):
     collective step every worker takes; only the chief's copy is kept), restore from the
     run folder's, and delete their copy at the end."""
 
-    def __init__(self, run, every):
+    def __init__(self, run: RunFolder, every: int) -> None:
         self.dir, self.every = run.checkpoints, int(every)
         self.save_dir = run.scratch("scratch")
         self.manager = None
 
-    def on_train_begin(self, trainer, resumed):
+    def on_train_begin(self, trainer: Trainer, resumed: bool) -> None:
         self.manager = tf.train.CheckpointManager(trainer.checkpoint, self.save_dir or self.dir, max_to_keep=2,
                                                   step_counter=trainer.state["step"])
         latest = tf.train.latest_checkpoint(str(self.dir))
@@ -91,19 +99,19 @@ class Checkpointing(Callback):
         elif latest is not None:
             raise ValueError(f"{self.dir.parent} already holds a run; use --resume or another --out")
 
-    def steps_until(self, trainer):
+    def steps_until(self, trainer: Trainer) -> Optional[int]:
         return self.every - trainer.step % self.every
 
-    def on_steps(self, trainer, losses):
+    def on_steps(self, trainer: Trainer, losses: np.ndarray) -> None:
         if trainer.step % self.every == 0:
             trainer.sync()
             self.save(trainer)
 
-    def save(self, trainer):
+    def save(self, trainer: Trainer) -> None:
         trainer.flush()  # the log then holds every evaluation up to this step
         self.manager.save(checkpoint_number=int(trainer.state["step"].numpy()))
 
-    def restore_last_good(self, trainer):
+    def restore_last_good(self, trainer: Trainer) -> bool:
         """Back to the latest checkpoint (e.g. after a non-finite step); False if none."""
         latest = None if self.manager is None else tf.train.latest_checkpoint(str(self.dir))
         if latest is None:
@@ -111,11 +119,11 @@ class Checkpointing(Callback):
         trainer.checkpoint.restore(latest)
         return True
 
-    def on_interrupt(self, trainer):
+    def on_interrupt(self, trainer: Trainer) -> None:
         self.save(trainer)
         self._drop_scratch()
 
-    def on_train_end(self, trainer):
+    def on_train_end(self, trainer: Trainer) -> None:
         self.save(trainer)
         self._drop_scratch()
 
@@ -130,11 +138,11 @@ class MetricsLog(Callback):
     step and read into `trainer.records`, so a resumed run's log equals an uninterrupted
     one's."""
 
-    def __init__(self, run):
+    def __init__(self, run: RunFolder) -> None:
         self.path, self.tb_dir = run.metrics, run.tensorboard
         self.writer = None
 
-    def on_train_begin(self, trainer, resumed):
+    def on_train_begin(self, trainer: Trainer, resumed: bool) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if resumed and self.path.exists():
             step = int(trainer.state["step"].numpy())
@@ -147,7 +155,7 @@ class MetricsLog(Callback):
             self.path.write_text("")
         self.writer = tf.summary.create_file_writer(str(self.tb_dir))
 
-    def on_record(self, trainer, record):
+    def on_record(self, trainer: Trainer, record: Dict[str, Any]) -> None:
         with open(self.path, "a") as f:
             f.write(json.dumps(record) + "\n")
         with self.writer.as_default(step=record["step"]):
@@ -178,7 +186,8 @@ class Evaluation(Callback):
       background: score in a thread while training continues.
     """
 
-    def __init__(self, evaluator, sets, every=None, background=True):
+    def __init__(self, evaluator: Evaluator, sets: Dict[str, Any], every: Optional[int] = None,
+                 background: bool = True) -> None:
         self.evaluator, self.sets, self.every = evaluator, dict(sets), every
         self.background = bool(background)
         self._twin = self._pool = self._pending = None
@@ -186,7 +195,7 @@ class Evaluation(Callback):
     def _every(self, trainer):
         return self.every or trainer.steps_per_epoch
 
-    def prepare(self, trainer):
+    def prepare(self, trainer: Trainer) -> None:
         """Make the copy of the flow that background evaluations score, and trace its
         scoring, now rather than in the first evaluation (e.g. while the training loop
         compiles). Optional: training does it when it starts."""
@@ -195,17 +204,17 @@ class Evaluation(Callback):
             if self._twin is not None and self._twin.bn_eval == "moving" and self.sets:
                 self._twin.log_prob(next(iter(self.sets.values()))[:2])  # its weights are copied before each use
 
-    def on_train_begin(self, trainer, resumed):
+    def on_train_begin(self, trainer: Trainer, resumed: bool) -> None:
         self.prepare(trainer)
         if self._twin is not None and self._pool is None:
             self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="evaluation")
 
-    def steps_until(self, trainer):
+    def steps_until(self, trainer: Trainer) -> Optional[int]:
         every, b = self._every(trainer), trainer.in_epoch
         next_eval = 1 if b == 0 else ((b - 1) // every + 1) * every + 1
         return next_eval - b
 
-    def on_steps(self, trainer, losses):
+    def on_steps(self, trainer: Trainer, losses: np.ndarray) -> None:
         if self._pending is not None and self._pending[1].done():
             self.flush(trainer)
         if len(losses) == 0 or (trainer.in_epoch - 1) % self._every(trainer):
@@ -235,18 +244,18 @@ class Evaluation(Callback):
             line += f" --- test: {record['test_ll']:.6f}"
         trainer.log(line)
 
-    def flush(self, trainer):
+    def flush(self, trainer: Trainer) -> None:
         """Wait for the evaluation under way, if any, and record it."""
         if self._pending is not None:
             record, future = self._pending
             self._pending = None
             self._emit(trainer, record, future.result())
 
-    def on_epoch_end(self, trainer, epoch, mean_loss):
+    def on_epoch_end(self, trainer: Trainer, epoch: int, mean_loss: float) -> bool:
         self.flush(trainer)  # before the callbacks after this one (early stopping) see the epoch's end
         return False
 
-    def on_train_end(self, trainer):  # (the trainer has flushed)
+    def on_train_end(self, trainer: Trainer) -> None:  # (the trainer has flushed)
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
@@ -257,7 +266,7 @@ class EarlyStopping(Callback):
     ``best/`` when there is a `RunFolder`, else in memory), stops after `patience` epochs
     without improvement, and puts the best weights back at the end of training."""
 
-    def __init__(self, evaluator, val, patience, run=None):
+    def __init__(self, evaluator: Evaluator, val: Any, patience: int, run: Optional[RunFolder] = None) -> None:
         self.evaluator, self.val, self.patience = evaluator, val, int(patience)
         if run is not None and not isinstance(run, RunFolder):
             run = RunFolder(run)
@@ -271,10 +280,10 @@ class EarlyStopping(Callback):
         self.bad_epochs = tf.Variable(0, dtype=tf.int64, trainable=False)
         self._memory = None
 
-    def state(self):
+    def state(self) -> Dict[str, Any]:
         return {"best_val": self.best_val, "bad_epochs": self.bad_epochs}
 
-    def on_epoch_end(self, trainer, epoch, mean_loss):
+    def on_epoch_end(self, trainer: Trainer, epoch: int, mean_loss: float) -> bool:
         val_ll = self.evaluator(self.val)[0]
         trainer.record({"step": trainer.step, "epoch": epoch, "val_ll": val_ll})
         if val_ll > float(self.best_val.numpy()):
@@ -291,7 +300,7 @@ class EarlyStopping(Callback):
                     f"(best {float(self.best_val.numpy()):.6f}, {bad} epoch(s) without improvement)")
         return bad >= self.patience
 
-    def on_train_end(self, trainer):
+    def on_train_end(self, trainer: Trainer) -> None:
         if self.path is not None and self.path.with_name("weights.index").exists():
             self.run.load_weights(trainer.flow, str(self.path))
         elif self._memory is not None:
@@ -299,7 +308,7 @@ class EarlyStopping(Callback):
                 v.assign(value)
 
     @property
-    def best(self):
+    def best(self) -> Optional[float]:
         value = float(self.best_val.numpy())
         return None if math.isinf(value) else value
 
@@ -307,7 +316,7 @@ class EarlyStopping(Callback):
 class EpochLoss(Callback):
     """Records and logs the mean batch loss of every epoch."""
 
-    def on_epoch_end(self, trainer, epoch, mean_loss):
+    def on_epoch_end(self, trainer: Trainer, epoch: int, mean_loss: float) -> bool:
         trainer.record({"step": trainer.step, "epoch": epoch, "train_loss": mean_loss})
         trainer.log(f"epoch {epoch:4d}/{trainer.config.epochs}  mean batch loss {mean_loss:.4f}")
         return False
@@ -316,10 +325,10 @@ class EpochLoss(Callback):
 class LossLog(Callback):
     """Records the loss of steps 0, every, 2 every, ... (0-based step numbers)."""
 
-    def __init__(self, every=100):
+    def __init__(self, every: int = 100) -> None:
         self.every = int(every)
 
-    def on_steps(self, trainer, losses):
+    def on_steps(self, trainer: Trainer, losses: np.ndarray) -> None:
         first = trainer.step - len(losses) - trainer.skipped_in_last_call
         for j, loss in enumerate(losses):
             if (first + j) % self.every == 0:
@@ -332,15 +341,15 @@ class NonFiniteGuard(Callback):
     run with a ValueError, after putting back the latest checkpoint (a training-mode pass
     may have moved batch-norm statistics)."""
 
-    def __init__(self, max_in_a_row=0):
+    def __init__(self, max_in_a_row: int = 0) -> None:
         self.max_in_a_row = int(max_in_a_row)
         self.skipped = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.in_a_row = tf.Variable(0, dtype=tf.int64, trainable=False)
 
-    def state(self):
+    def state(self) -> Dict[str, Any]:
         return {"skipped_steps": self.skipped, "non_finite_in_a_row": self.in_a_row}
 
-    def observe(self, trainer, applied, bad_loss=None):
+    def observe(self, trainer: Trainer, applied: Any, bad_loss: Optional[float] = None) -> bool:
         """Called by the trainer after every compiled call; `bad_loss` is the loss of the
         step that was not applied (None when all were). Returns True to skip it."""
         if bad_loss is None:

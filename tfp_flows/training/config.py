@@ -63,19 +63,19 @@ class TrainConfig:
     XLA_AUTO_MIN_STEPS = 20_000
     XLA_AUTO_MAX_BATCH = 1000
 
-    def planned_steps(self, steps_per_epoch):
+    def planned_steps(self, steps_per_epoch: int) -> int:
         """Training steps the run will take at most."""
         total = self.epochs * steps_per_epoch
         return total if self.max_steps is None else min(total, self.max_steps)
 
-    def use_xla(self, steps_per_epoch):
+    def use_xla(self, steps_per_epoch: int) -> bool:
         """Whether the training loop is compiled with XLA ("on", "off", or "auto")."""
         if self.xla != "auto":
             return self.xla == "on"
         return (self.batch_size <= self.XLA_AUTO_MAX_BATCH
                 and self.planned_steps(steps_per_epoch) >= self.XLA_AUTO_MIN_STEPS)
 
-    def validate(self):
+    def validate(self) -> "TrainConfig":
         """Raise ValueError naming the first setting that is out of range (the choices and
         bounds in the fields' metadata, and one rule between fields); returns self."""
         check_fields(self)

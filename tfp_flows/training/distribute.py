@@ -15,6 +15,7 @@ batch normalisation, whose batch statistics are each replica's own.
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -188,8 +189,6 @@ def any_worker(strategy):
 def local_cluster(n):
     """TF_CONFIG values for `n` workers on 127.0.0.1 at free ports, worker i's at [i]
     (for trying multi-worker training on one machine; tests and benchmarks use it)."""
-    import socket
-
     ports = []
     for _ in range(n):
         with socket.socket() as sock:

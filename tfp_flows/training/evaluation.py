@@ -1,7 +1,12 @@
 """Scoring data with a flow: mean log-likelihood and its standard error, in chunks."""
 
+from typing import Callable, List, Optional, Sequence, Tuple, Union
+
 import numpy as np
 import tensorflow as tf
+from numpy.typing import ArrayLike
+
+from tfp_flows.flows.base import Flow
 
 __all__ = ["Evaluator", "evaluate_log_likelihood", "mean_and_stderr", "xla_pays"]
 
@@ -13,13 +18,14 @@ def xla_pays():
     return (major, minor) >= (2, 17)
 
 
-def mean_and_stderr(values):
+def mean_and_stderr(values: ArrayLike) -> Tuple[float, float]:
     """(mean, standard error of the mean) of a 1-D array, in float64."""
     v = np.asarray(values, np.float64)
     return float(v.mean()), float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0
 
 
-def evaluate_log_likelihood(log_prob, data, batch_size=20_000):
+def evaluate_log_likelihood(log_prob: Callable[[tf.Tensor], tf.Tensor], data: ArrayLike,
+                            batch_size: int = 20_000) -> Tuple[float, float]:
     """Mean log-likelihood of `data` [n, ...] and its standard error, scored in chunks by
     `log_prob` (a function [m, ...] -> [m])."""
     values = [log_prob(tf.constant(data[s:s + batch_size])).numpy()
@@ -42,7 +48,8 @@ class Evaluator:
     # Rows are scored independently, so only the rounding of the products changes.
     PARTS = 4
 
-    def __init__(self, flow, bn_eval="moving", batch_size=20_000, xla=None):
+    def __init__(self, flow: Flow, bn_eval: str = "moving", batch_size: int = 20_000,
+                 xla: Optional[bool] = None) -> None:
         self.flow, self.bn_eval, self.batch_size = flow, bn_eval, batch_size
         self.dtype = flow.base.dtype
         # XLA where it pays: from TF 2.17 its CPU backend splits the element-wise work of a
@@ -73,7 +80,7 @@ class Evaluator:
 
         self._compiled = tf.function(log_prob, input_signature=specs, jit_compile=self.xla)
 
-    def twin(self):
+    def twin(self) -> Optional["Evaluator"]:
         """An `Evaluator` over a separate copy of the flow (the same class rebuilt from
         its `config`, own variables; `copy_weights` fills them), or None when the flow
         cannot be rebuilt that way. Lets a thread score a snapshot of the weights while
@@ -87,15 +94,15 @@ class Evaluator:
             return None
         return Evaluator(copy, self.bn_eval, self.batch_size, self.xla)
 
-    def weights(self):
+    def weights(self) -> List[np.ndarray]:
         """The flow's current variable values (numpy), for `copy_weights` of a twin."""
         return [v.numpy() for v in self.flow.variables]
 
-    def copy_weights(self, values):
+    def copy_weights(self, values: Sequence[np.ndarray]) -> None:
         for v, value in zip(self.flow.variables, values):
             v.assign(value)
 
-    def log_prob(self, data):
+    def log_prob(self, data: Union[ArrayLike, Tuple[ArrayLike, ArrayLike]]) -> np.ndarray:
         """Per-row log-likelihoods (float64) under the configured evaluation; `data` is
         [n, D], or for a conditional flow the pair (x [n, D], context [n, C])."""
         parts = [np.asarray(t, self.dtype.as_numpy_dtype) for t in (data if isinstance(data, tuple) else (data,))]

@@ -32,6 +32,7 @@ import signal
 import sys
 import threading
 import time
+from typing import Any, Callable, Dict, Iterator, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -40,7 +41,9 @@ from tqdm.auto import tqdm
 
 from tfp_flows.flows.base import Flow
 from tfp_flows.training import distribute
-from tfp_flows.training.callbacks import Checkpointing, MetricsLog, NonFiniteGuard
+from tfp_flows.training.callbacks import Callback, Checkpointing, MetricsLog, NonFiniteGuard
+from tfp_flows.training.config import TrainConfig
+from tfp_flows.training.objectives import Objective
 from tfp_flows.training.run_folder import RunFolder
 from tfp_flows.training.steps import make_distributed_train_loop, make_train_loop
 
@@ -96,7 +99,9 @@ class Trainer:
     `record`), `state` (the checkpointed counters), `checkpoint`.
     """
 
-    def __init__(self, flow, objective, config, run=None, callbacks=(), log=print, strategy=None):
+    def __init__(self, flow: Flow, objective: Objective, config: TrainConfig, run: Optional[RunFolder] = None,
+                 callbacks: Sequence[Callback] = (), log: Callable[[str], Any] = print,
+                 strategy: Optional[tf.distribute.Strategy] = None) -> None:
         if not isinstance(flow, Flow):
             raise TypeError(f"flow must be a tfp_flows Flow, got {type(flow).__name__}")
         self.config = config.validate()
@@ -176,16 +181,16 @@ class Trainer:
 
     # ------------------------------------------------------------ for callbacks
     @property
-    def epoch_mean_loss(self):
+    def epoch_mean_loss(self) -> float:
         return self._loss_sum / self._loss_count if self._loss_count else math.nan
 
-    def record(self, record):
+    def record(self, record: Dict[str, Any]) -> None:
         """Add a record (a dict with at least "step") to the log and pass it to callbacks."""
         self.records.append(record)
         for cb in self.callbacks:
             cb.on_record(self, record)
 
-    def sync(self):
+    def sync(self) -> None:
         """Copy the Python-side position into the checkpointed variables (the compiled
         loop advances `step` and `batch_in_epoch` itself)."""
         st = self.state
@@ -195,17 +200,17 @@ class Trainer:
         st["epoch_loss_count"].assign(self._loss_count)
         st["wall"].assign(time.time() - self._start_wall)
 
-    def flush(self):
+    def flush(self) -> None:
         """Finish and record whatever callbacks are doing in the background (evaluations
         under way); called before every checkpoint, on Ctrl-C and at the end."""
         for cb in self.callbacks:
             cb.flush(self)
 
-    def restore_last_good(self):
+    def restore_last_good(self) -> bool:
         return self._checkpointing is not None and self._checkpointing.restore_last_good(self)
 
     @property
-    def skipped_steps(self):
+    def skipped_steps(self) -> int:
         return int(self.guard.skipped.numpy())
 
     # ---------------------------------------------------------------- training
@@ -242,7 +247,7 @@ class Trainer:
                 n = min(n, until)
         return max(n, 1)
 
-    def compile(self):
+    def compile(self) -> None:
         """Trace (and, with XLA, compile) the training loop now without taking a step:
         the first call of `run` then starts training at once. Changes nothing."""
         first, second = self._loops_to_compile()
@@ -269,7 +274,7 @@ class Trainer:
         return functools.partial(build, self._loop, inputs), second
 
     @contextlib.contextmanager
-    def compiling_in_background(self):
+    def compiling_in_background(self) -> Iterator[None]:
         """Within the block, `compile` runs in a thread (the block can meanwhile do other
         work, e.g. score the data before training); leaving the block waits for it and
         re-raises its error. Under a `tf.distribute` strategy (whose loop has collective
@@ -303,7 +308,7 @@ class Trainer:
         if failure:
             raise failure[0]
 
-    def train_steps(self, n):
+    def train_steps(self, n: int) -> np.ndarray:
         """Advance training by `n` steps exactly as `run` would, but without callbacks
         (for benchmarks and interactive use). Returns the losses of the steps."""
         self._load_position()
@@ -317,7 +322,7 @@ class Trainer:
             out.append(self._train_call(n_call))
         return np.concatenate(out) if out else np.zeros(0)
 
-    def run(self, resume=False):
+    def run(self, resume: bool = False) -> Dict[str, Any]:
         """Train until the planned steps are done or a callback stops the run.
 
         Returns:

@@ -6,11 +6,13 @@ is, and computes a step's loss inside the compiled loop (`loss(flow, row, step)`
 """
 
 import math
+from typing import Callable, Optional, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
 
 from tfp_flows.batches import epoch_order
+from tfp_flows.flows.base import Flow
 
 __all__ = ["MaximumLikelihood", "Objective", "ReverseKL", "annealing"]
 
@@ -22,10 +24,10 @@ class Objective:
     steps_per_epoch = None
     batch_size = None  # rows (or draws) per step, when the objective has a batch
 
-    def loss(self, flow, row, step):
+    def loss(self, flow: Flow, row: tf.Tensor, step: tf.Tensor) -> tf.Tensor:
         raise NotImplementedError
 
-    def inputs(self, epoch, in_epoch, n, k):
+    def inputs(self, epoch: int, in_epoch: int, n: int, k: int) -> Tuple[np.ndarray, int, bool]:
         """(int32 [k, width] inputs for the next n <= k steps, n, whether the rows have the
         usual width). Default: no per-step input (a row of zeros)."""
         return np.zeros((k, 1), np.int32), n, True
@@ -45,7 +47,7 @@ class MaximumLikelihood(Objective):
     with its own width.
     """
 
-    def __init__(self, data, batch_size, seed=0, context=None):
+    def __init__(self, data: np.ndarray, batch_size: int, seed: int = 0, context: Optional[np.ndarray] = None) -> None:
         data = np.asarray(data, np.float32)
         if data.ndim < 1 or len(data) == 0:
             raise ValueError("data must be a non-empty array [rows, ...]")
@@ -60,17 +62,17 @@ class MaximumLikelihood(Objective):
         self._context = None if context is None else tf.convert_to_tensor(context)
         self._order = (None, None)
 
-    def loss(self, flow, row, step):
+    def loss(self, flow: Flow, row: tf.Tensor, step: tf.Tensor) -> tf.Tensor:
         context = None if self._context is None else tf.gather(self._context, row)
         return -tf.reduce_mean(flow.log_prob(tf.gather(self._tensor, row), training=True, context=context))
 
-    def order(self, epoch):
+    def order(self, epoch: int) -> np.ndarray:
         """The training rows in epoch `epoch`'s order (int32)."""
         if self._order[0] != epoch:
             self._order = (epoch, epoch_order(len(self.data), self.seed, epoch))
         return self._order[1]
 
-    def inputs(self, epoch, in_epoch, n, k):
+    def inputs(self, epoch: int, in_epoch: int, n: int, k: int) -> Tuple[np.ndarray, int, bool]:
         bs = self.batch_size
         rows = self.order(epoch)[in_epoch * bs:(in_epoch + n) * bs]
         if len(rows) < n * bs:  # the epoch's short last batch is in this chunk
@@ -84,7 +86,7 @@ class MaximumLikelihood(Objective):
         return inputs, n, True
 
 
-def annealing(step, enabled=True):
+def annealing(step: Union[int, float, tf.Tensor], enabled: bool = True) -> Union[float, tf.Tensor]:
     """The inverse temperature of Rezende & Mohamed (2015): beta_t = min(1, 0.01 + t / 10000),
     or 1 when not `enabled`. Works on Python numbers and on tensors (returns float64).
 
@@ -112,11 +114,12 @@ class ReverseKL(Objective):
       seed: the first half of every step's stateless seed.
     """
 
-    def __init__(self, energy_fn, batch_size=256, anneal=True, seed=0):
+    def __init__(self, energy_fn: Callable[[tf.Tensor], tf.Tensor], batch_size: int = 256, anneal: bool = True,
+                 seed: int = 0) -> None:
         self.energy_fn, self.batch_size, self.anneal = energy_fn, int(batch_size), bool(anneal)
         self.seed = int(seed) % 2**31
 
-    def loss(self, flow, row, step):
+    def loss(self, flow: Flow, row: tf.Tensor, step: tf.Tensor) -> tf.Tensor:
         seed = tf.stack([tf.constant(self.seed, tf.int32), tf.cast(step, tf.int32)])
         z, log_q = flow.sample_and_log_prob(self.batch_size, seed=seed)
         beta = tf.cast(annealing(step, self.anneal), log_q.dtype)

@@ -14,9 +14,12 @@ import shutil
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+import tensorflow as tf
+
 from tfp_flows.errors import UsageError
 from tfp_flows.files import read_json, write_json_atomic
 from tfp_flows.flows.registry import family_of
+from tfp_flows.training import distribute  # (TensorFlow: imported only when a run is made)
 
 __all__ = ["RUN_KINDS", "RunFolder", "differing_settings"]
 
@@ -110,8 +113,6 @@ class RunFolder:
         return "resume" if (path / "checkpoints").exists() else "fresh"
 
     def __init__(self, path, strategy=None, resume=False):
-        from tfp_flows.training import distribute  # (TensorFlow: imported only when a run is made)
-
         self.path, self.strategy, self.resume = Path(path), strategy, bool(resume)
         self.chief = distribute.is_chief(strategy)
         self.multi_worker = distribute.is_multi_worker(strategy)
@@ -200,8 +201,6 @@ class RunFolder:
     def weights_path(self) -> Optional[str]:
         """The weights a finished (or stopped) run leaves: early stopping's best when saved,
         else the latest checkpoint; None when there are none."""
-        import tensorflow as tf
-
         if self.best_weights.with_name("weights.index").exists():
             return str(self.best_weights)
         return tf.train.latest_checkpoint(str(self.checkpoints))
@@ -209,8 +208,6 @@ class RunFolder:
     def load_weights(self, flow, path: Optional[str] = None):
         """Put the run's weights (`weights_path()`, or `path`) into `flow`; returns `flow`.
         ValueError (one line naming the folder) when there are none."""
-        import tensorflow as tf
-
         path = path or self.weights_path()
         if path is None:
             raise ValueError(f"{self.path}: no weights to load (no best/ or checkpoints/)")

@@ -1,5 +1,7 @@
 """The compiled training loop: several optimizer steps per call, run inside the graph."""
 
+from typing import Any, Callable, Optional, Sequence, Tuple
+
 import tensorflow as tf
 
 try:  # XLA's optimization barrier; TensorFlow has it only in this module (see all_finite)
@@ -42,8 +44,9 @@ def all_finite(tensors, compiled=False):
     return tf.reduce_min(smallest) > 0.5
 
 
-def make_train_loop(loss_fn, variables, optimizer, step_counter, counters=(), jit_compile=False,
-                    input_spec=None):
+def make_train_loop(loss_fn: Callable[..., tf.Tensor], variables: Sequence[tf.Variable], optimizer: Any,
+                    step_counter: tf.Variable, counters: Sequence[tf.Variable] = (), jit_compile: bool = False,
+                    input_spec: Optional[tf.TensorSpec] = None) -> Callable[..., Tuple[tf.Tensor, tf.Tensor]]:
     """Several training steps per compiled call: `run(inputs, n) -> (losses, applied)`.
 
     `inputs` is an int32 [k, width] array, one row per step (for maximum likelihood the

@@ -18,8 +18,13 @@ import io
 from math import gcd
 
 import numpy as np
+import tensorflow as tf
+from scipy.signal import resample_poly
 
+from tfp_flows._lazy import lazy_module
 from tfp_flows.datasets.speech._common import AUDIO_FORMATS, SAMPLE_RATE
+
+soundfile = lazy_module("soundfile")  # an optional decoder: loads() says whether it can be used
 
 __all__ = ["decode_bytes", "decode_clip", "decode_native", "loads", "to_clip"]
 
@@ -33,7 +38,7 @@ EMPTY = "the file holds no audio samples"
 def loads():
     """Whether soundfile and its libsndfile are installed."""
     try:
-        import soundfile  # noqa: F401
+        soundfile.SoundFile  # noqa: B018 - the first access imports soundfile and loads libsndfile
     except (ImportError, OSError):
         return False
     return True
@@ -61,8 +66,6 @@ def _reason(err):
 def decode_native(raw):
     """A file's bytes -> (float32 [samples, channels] in [-1, 1], sample rate), as the file
     holds them. Raises ValueError with the reason (one line) when it cannot be read."""
-    import soundfile
-
     raw = bytes(raw)
     if _wav_data_shortfall(raw) > 0:
         raise ValueError(TRUNCATED)
@@ -93,8 +96,6 @@ def to_clip(audio, rate):
     """float32 [samples, channels] at `rate` -> float32 [16000]: mono, 16 kHz, padded or cut."""
     mono = audio.mean(axis=1, dtype=np.float32) if audio.shape[1] > 1 else audio[:, 0]
     if rate != SAMPLE_RATE:
-        from scipy.signal import resample_poly
-
         g = gcd(int(rate), SAMPLE_RATE)
         up, down = SAMPLE_RATE // g, int(rate) // g
         # Only the input that reaches the first second: its samples plus the filter's half
@@ -116,7 +117,5 @@ def decode_clip(raw):
     """A file's bytes (string scalar tensor) -> float32 [16000] tensor, decoded by soundfile
     in a `tf.numpy_function` (so `tf.data` can call it in parallel). A file that cannot be
     read raises, when the value is computed, an error whose message holds the reason."""
-    import tensorflow as tf
-
     clip = tf.numpy_function(decode_bytes, [raw], tf.float32, stateful=False, name="decode_audio")
     return tf.ensure_shape(clip, [SAMPLE_RATE])

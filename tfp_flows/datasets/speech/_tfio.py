@@ -15,9 +15,17 @@ sample width, sample rate), for two measured reasons:
   come out as denormals or NaN); such files are decoded as float and reinterpreted.
 """
 
+import warnings
+
+import numpy as np
 import tensorflow as tf
 
+from tfp_flows._lazy import lazy_module
 from tfp_flows.datasets.speech._common import AUDIO_FORMATS, SAMPLE_RATE
+
+# Optional: imported (and its kernels loaded) on first use; loads() says whether they can be.
+tfio = lazy_module("tensorflow_io")
+tfio_ops = lazy_module("tensorflow_io.python.ops")  # its core_ops: the resampler
 
 __all__ = ["decode_clip", "decode_native", "loads"]
 
@@ -45,8 +53,6 @@ def _padded(raw, start, n):
 # Header fields as one matrix-vector product over the gathered header bytes b (23 of
 # them: see `_kind_and_rate`), b // 16, b % 2 and b % 128: each row is one field.
 def _field_matrix():
-    import numpy as np
-
     w = np.zeros((7, 4 * 23))
     b, hi, odd = 0, 23, 46  # then b % 128 from 69
 
@@ -109,8 +115,6 @@ def _kind_and_rate(raw):
 
 def _decoders(raw):
     """One function per kind: the file's samples as float32 [samples, channels] in [-1, 1]."""
-    import tensorflow_io as tfio
-
     def scaled(x, offset, scale):
         return (tf.cast(x, tf.float32) - offset) / scale
 
@@ -137,13 +141,9 @@ def _decoders(raw):
 def loads():
     """Whether tensorflow-io is installed and its kernels load with this TensorFlow (with
     TF 2.21, tensorflow-io 0.37.1 imports but every op fails: "undefined symbol")."""
-    import warnings
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            import tensorflow_io as tfio
-
             wav = (b"RIFF" + (36 + 2).to_bytes(4, "little") + b"WAVEfmt " + (16).to_bytes(4, "little")
                    + bytes([1, 0, 1, 0]) + SAMPLE_RATE.to_bytes(4, "little") + (2 * SAMPLE_RATE).to_bytes(4, "little")
                    + bytes([2, 0, 16, 0]) + b"data" + (2).to_bytes(4, "little") + bytes(2))
@@ -170,12 +170,10 @@ def decode_clip(raw):
     `OutOfRangeError` for a file that is not a supported, complete audio file or holds
     no samples.
     """
-    from tensorflow_io.python.ops import core_ops
-
     audio, rate = decode_native(raw)
     tf.debugging.assert_positive(tf.shape(audio)[0], message="the file holds no audio samples")
     mono = tf.reduce_mean(audio, axis=1, keepdims=True)
-    mono = tf.cond(tf.equal(rate, SAMPLE_RATE), lambda: mono, lambda: _resample(core_ops, mono, rate))[:, 0]
+    mono = tf.cond(tf.equal(rate, SAMPLE_RATE), lambda: mono, lambda: _resample(tfio_ops.core_ops, mono, rate))[:, 0]
     mono = mono[:SAMPLE_RATE]
     return tf.ensure_shape(tf.pad(mono, [[0, SAMPLE_RATE - tf.shape(mono)[0]]]), [SAMPLE_RATE])
 

@@ -18,6 +18,9 @@ real speech), so the feature cache is kept per decoder (`backend()` is part of i
 
 import os
 
+import tensorflow as tf
+
+from tfp_flows._lazy import lazy_module
 from tfp_flows.datasets.speech._common import AUDIO_FORMATS, SAMPLE_RATE
 
 __all__ = ["AUDIO_FORMATS", "BACKENDS", "SAMPLE_RATE", "backend", "decode_clip", "decode_native", "error_line",
@@ -26,14 +29,13 @@ __all__ = ["AUDIO_FORMATS", "BACKENDS", "SAMPLE_RATE", "backend", "decode_clip",
 BACKENDS = ("tensorflow-io", "soundfile")
 _ENV = "TFP_FLOWS_AUDIO_BACKEND"
 _chosen = {}
+# Each decoder's module, imported when it is first asked whether it loads here.
+_BACKEND_MODULES = {"tensorflow-io": lazy_module("tfp_flows.datasets.speech._tfio"),
+                    "soundfile": lazy_module("tfp_flows.datasets.speech._soundfile")}
 
 
 def _module(name):
-    if name == "tensorflow-io":
-        from tfp_flows.datasets.speech import _tfio as module
-    else:
-        from tfp_flows.datasets.speech import _soundfile as module
-    return module
+    return _BACKEND_MODULES[name]
 
 
 def backend():
@@ -76,8 +78,6 @@ def decode_native(raw, name=None):
     decoder `name` (default: `backend()`): numpy arrays. For comparing the decoders."""
     name = name or backend()
     if name == "tensorflow-io":
-        import tensorflow as tf
-
         audio, rate = _module(name).decode_native(tf.constant(raw))
         return audio.numpy(), int(rate)
     return _module(name).decode_native(raw)
@@ -85,8 +85,6 @@ def decode_native(raw, name=None):
 
 def error_line(path, err):
     """One line for a file that could not be decoded: the path and the decoder's reason."""
-    import tensorflow as tf
-
     if isinstance(err, (tf.errors.NotFoundError, FileNotFoundError)):
         return f"{path}: no such file"
     text = getattr(err, "message", str(err))
@@ -115,15 +113,11 @@ def read_clip(path):
     """
     name = backend()
     if name == "soundfile":  # no graph needed: the decoder's own reasons, as raised
-        from tfp_flows.datasets.speech import _soundfile
-
         try:
             with open(path, "rb") as f:
-                return _soundfile.decode_bytes(f.read())
+                return _BACKEND_MODULES["soundfile"].decode_bytes(f.read())
         except (OSError, ValueError) as err:
             raise ValueError(error_line(path, err)) from None
-    import tensorflow as tf
-
     if name not in _decode_compiled:
         _decode_compiled[name] = tf.function(_module(name).decode_clip, input_signature=[tf.TensorSpec([], tf.string)])
     try:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+from tqdm.auto import tqdm
 
 from tfp_flows.datasets.speech.audio import backend, decode_clip, read_clip
 from tfp_flows.datasets.speech.features import FEATURES
@@ -84,8 +85,6 @@ def extract_features(root, paths, feature, cache_dir=DEFAULT_CACHE, batch_size=2
             tmp.mkdir(parents=True)
             ds = ds.cache(str(tmp / "features"))
     ds = ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-    from tqdm.auto import tqdm
-
     index, values = [], []
     try:
         with tqdm(total=len(paths), disable=None if progress else True, file=sys.stderr, unit="clip",

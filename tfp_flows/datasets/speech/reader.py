@@ -5,6 +5,7 @@ The data set: one-second 16 kHz mono 16-bit WAVs of 30 words, one folder per wor
 ``_background_noise_`` folder that is not a word (ignored here).
 """
 
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +24,6 @@ def download_speech(data_dir="data/speech_commands_v0.01", progress=True, url=SP
     records it beside the archive and later downloads are checked against it. Members
     with absolute paths or ``..`` are refused.
     """
-    import tarfile
-
     data_dir = Path(data_dir)
     if (data_dir / "testing_list.txt").exists():
         return data_dir

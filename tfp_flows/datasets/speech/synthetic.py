@@ -19,6 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
+
+from tfp_flows.datasets.speech.audio import read_clip  # resamples 22,050 Hz to 16 kHz, pads or cuts to 1 s
 
 __all__ = ["WORDS", "espeak_available", "synthesise_speech_commands"]
 
@@ -38,8 +41,6 @@ def _speak(text, voice, pitch, speed):
     with tempfile.NamedTemporaryFile(suffix=".wav") as tmp:
         subprocess.run(["espeak-ng", "-v", voice, "-p", str(pitch), "-s", str(speed), "-w", tmp.name, text],
                        check=True, capture_output=True)
-        from tfp_flows.datasets.speech.audio import read_clip  # resamples 22,050 Hz to 16 kHz, pads or cuts to 1 s
-
         with wave.open(tmp.name) as w:
             n = w.getnframes() * 16_000 // w.getframerate()
         return read_clip(tmp.name)[: min(n, 16_000)]
@@ -92,8 +93,6 @@ def synthesise_speech_commands(root, clips_per_word=60, seed=0, noise=0.003, wor
         name = f"{word}/{speaker}_nohash_{k}.wav"
         _write(tmp / name, clip)
         return name, speaker
-
-    from tqdm.auto import tqdm
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         made = list(tqdm(pool.map(make, jobs), total=len(jobs), disable=None if progress else True, file=sys.stderr,
