@@ -26,3 +26,25 @@ def test_a_file_is_known_by_its_bytes(tmp_path):
     f.write_text("1 2 4\n")
     assert content_identity(f)["sha256"] != first["sha256"]
     assert content_identity(tmp_path / "missing") is None
+
+
+def test_a_listing_changes_with_any_file_size_even_where_times_say_nothing(tmp_path, monkeypatch):
+    """Where a file system keeps coarse or no change times (some network and FAT mounts), a
+    file that grew is still seen: its size is part of the listing's hash."""
+    from tfp_flows import files
+
+    (tmp_path / "a.wav").write_bytes(b"12345")
+    real_stat = os.stat
+
+    def stat_with(size):
+        def fake(path, *args, **kwargs):
+            st = real_stat(path, *args, **kwargs)
+            fields = list(st)
+            fields[6] = size  # st_size; the times stay as they are
+            return os.stat_result(fields, {"st_mtime_ns": 1, "st_ctime_ns": 2, "st_atime_ns": 3})
+        return fake
+
+    monkeypatch.setattr(files.os, "stat", stat_with(5))
+    before = files.listing_sha256(tmp_path, ["a.wav"])
+    monkeypatch.setattr(files.os, "stat", stat_with(6))
+    assert files.listing_sha256(tmp_path, ["a.wav"]) != before

@@ -34,6 +34,14 @@ def test_a_tolerance_per_value(tmp_path):
     assert report.compare("a", [1.2, 2.0]) is False  # 0.2 is outside the first value's 0.1
 
 
+def test_a_value_exactly_at_its_tolerance_passes(tmp_path):
+    """The ledger's rule is |reproduced - published| <= tolerance: the bound itself passes
+    (binary fractions, so the difference is exact)."""
+    report = Report("t", _ledger(tmp_path, {"a": _entry(value=[1.0, -2.0], tolerance=[0.5, 0.25])}))
+    assert report.compare("a", [1.5, -2.25]) is True
+    assert report.compare("a", [1.5, -2.25 - 2.0**-20]) is False
+
+
 def test_tolerance_in_standard_errors(tmp_path):
     ledger = _ledger(tmp_path, {"m": _entry(value=2.0, tolerance_se=4)})
     report = Report("t", ledger)

@@ -148,3 +148,21 @@ def test_bad_arguments(kwargs, message):
     args = {"dims": 3, **kwargs}
     with pytest.raises(ValueError, match=message):
         MAFFlow(**args)
+
+
+def test_random_orders_are_seeded_permutations_other_than_the_reversal():
+    """`permutation="random"`: each layer's order is a permutation of the variables drawn
+    from the seed (the same seed, the same orders), and not P2's reversal."""
+    from tfp_flows.flows.options import FlowOptions
+
+    def orders(seed):
+        flow = MAFFlow(6, FlowOptions(layers=4, hidden_units=[8], permutation="random", batch_norm=False), seed=seed)
+        return [np.asarray(p) for p in flow.permutations]
+
+    first, again, other = orders(3), orders(3), orders(4)
+    assert len(first) == 3 and all(sorted(p) == list(range(6)) for p in first)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other))
+    assert not all(np.array_equal(p, np.arange(6)[::-1]) for p in first)
+    reverse = MAFFlow(6, FlowOptions(layers=4, hidden_units=[8], batch_norm=False), seed=3).permutations
+    assert all(np.array_equal(p, np.arange(6)[::-1]) for p in reverse)  # the default: P2's reversal

@@ -28,6 +28,7 @@ def test_fresh_resume_and_finished(tmp_path):
     again.write_results({"answer": 42, "settings": SETTINGS}, "gas")
     done, state = RunFolder.open(tmp_path / "r", SETTINGS)
     assert state == "finished" and done.results["answer"] == 42 and done.results["kind"] == "gas"
+    assert not done.resume  # a finished run is reported, never trained on from its checkpoints
 
 
 def test_a_run_of_other_settings_is_refused_naming_what_differs_or_run_beside(tmp_path):
