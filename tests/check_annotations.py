@@ -1,6 +1,7 @@
 """The public API carries type annotations: every name in the `__all__` of the packages
-users import (`tfp_flows`, `bijectors`, `flows`, `training`, `experiments`), and for a
-class its constructor and public methods. `make lint` runs this (after ruff); a test runs
+and modules users import (`tfp_flows`, `bijectors`, `flows`, `training`, `experiments`
+and its configs, export, score and anomaly modules, and the data readers of `datasets`),
+and for a class its constructor and public methods. `make lint` runs this (after ruff); a test runs
 it too. Prints one line per gap and exits 1 when there is any.
 
     python tests/check_annotations.py
@@ -11,7 +12,11 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ["tfp_flows", "tfp_flows.bijectors", "tfp_flows.flows", "tfp_flows.training", "tfp_flows.experiments"]
+PACKAGES = ["tfp_flows", "tfp_flows.bijectors", "tfp_flows.flows", "tfp_flows.training", "tfp_flows.experiments",
+            "tfp_flows.experiments.configs", "tfp_flows.experiments.export", "tfp_flows.experiments.score",
+            "tfp_flows.experiments.anomaly", "tfp_flows.datasets.gas", "tfp_flows.datasets.speech",
+            "tfp_flows.datasets.images", "tfp_flows.datasets.table", "tfp_flows.datasets.download",
+            "tfp_flows.datasets.toy", "tfp_flows.datasets.energies"]
 # Keras and TFP call these with their own arguments; their signatures are those libraries'.
 FRAMEWORK_HOOKS = {"call", "build", "get_config", "from_config", "on_epoch_end", "on_batch_end"}
 

@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
+from typing import Optional, Union
 
 from tqdm.auto import tqdm
 
@@ -33,7 +34,7 @@ class DownloadError(OSError):
     """A download that could not be completed or verified; the message is one line."""
 
 
-def sha256_of(path, chunk=_CHUNK) -> str:
+def sha256_of(path: Union[str, Path], chunk: int = _CHUNK) -> str:
     """Hex sha256 of a file, read in chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -51,7 +52,8 @@ def _expected_hash(sha256, checksum_file):
     return None
 
 
-def download(url, dest, sha256=None, checksum_file=None, progress=True, timeout=60):
+def download(url: str, dest: Union[str, Path], sha256: Optional[str] = None, checksum_file: Optional[Union[str, Path]] = None,
+             progress: bool = True, timeout: float = 60) -> Path:
     """Fetch `url` to `dest` unless a verified copy is already there; returns `dest`.
 
     Args:
@@ -132,7 +134,7 @@ def download(url, dest, sha256=None, checksum_file=None, progress=True, timeout=
     return dest
 
 
-def extract_member(archive, member, dest):
+def extract_member(archive: Union[str, Path], member: str, dest: Union[str, Path]) -> Path:
     """Copy one file out of a .zip or .tar(.gz) archive to `dest` atomically.
 
     `member` may be a bare file name; the first entry whose name ends with it is taken

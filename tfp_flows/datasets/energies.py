@@ -14,6 +14,7 @@ proper KL divergence, estimated from draws of q.
 """
 
 import math
+from typing import Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -56,7 +57,7 @@ def _u4(z):
 ENERGIES = {"U1": _u1, "U2": _u2, "U3": _u3, "U4": _u4}
 
 
-def energy(name, z, wall=True):
+def energy(name: str, z: tf.Tensor, wall: bool = True) -> tf.Tensor:
     """U(z) (+ the box wall) for a batch of points z [n, 2]; returns [n]."""
     if name not in ENERGIES:
         raise ValueError(f"unknown target {name!r}; choose from {sorted(ENERGIES)}")
@@ -68,7 +69,7 @@ def energy(name, z, wall=True):
     return u
 
 
-def log_normaliser(name, n=1201, limit=6.0):
+def log_normaliser(name: str, n: int = 1201, limit: float = 6.0) -> Tuple[float, float]:
     """log Z = log of the integral of exp(-U - wall) over [-limit, limit]^2 (midpoint rule).
 
     Returns (log Z, error), the error being |log Z(n) - log Z(n // 2)|, the change when

@@ -23,7 +23,7 @@ preprocessing of MNIST (Papamakarios et al., 2017, and its published code).
 import gzip
 import hashlib
 from pathlib import Path
-from typing import NamedTuple
+from typing import Dict, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
@@ -63,7 +63,7 @@ def _raw_bytes(path: Path) -> bytes:
     return data
 
 
-def read_idx(path) -> np.ndarray:
+def read_idx(path: Union[str, Path]) -> np.ndarray:
     """The array an IDX file holds (gzip-compressed or plain), in native byte order.
 
     Raises:
@@ -106,7 +106,7 @@ def _find(folder: Path, name: str) -> Path:
                      "/usr/share/datasets/fashion-mnist; or download_fashion_mnist)")
 
 
-def load_fashion_mnist(folder) -> ImageSet:
+def load_fashion_mnist(folder: Union[str, Path]) -> ImageSet:
     """The four Fashion-MNIST files of `folder`, each checked: images [n, 28, 28] uint8,
     labels [n] in 0..9, the counts of the dataset, images and labels of the same size.
 
@@ -131,14 +131,15 @@ def load_fashion_mnist(folder) -> ImageSet:
                     arrays["t10k-images"], arrays["t10k-labels"].astype(np.int64))
 
 
-def split_validation(n: int, fraction: float = 0.1):
+def split_validation(n: int, fraction: float = 0.1) -> Tuple[np.ndarray, np.ndarray]:
     """(training rows, validation rows) of n training images: the last `fraction` for
     validation, unshuffled."""
     cut = n - int(round(n * fraction))
     return np.arange(cut), np.arange(cut, n)
 
 
-def logit_preprocess(pixels, rng, alpha: float = ALPHA):
+def logit_preprocess(pixels: np.ndarray, rng: Optional[np.random.Generator],
+                     alpha: float = ALPHA) -> Tuple[np.ndarray, np.ndarray]:
     """The MAF paper's MNIST preprocessing of uint8 pixels [..., D]: x = (pixel + u) / 256,
     u ~ U[0, 1) (from `rng`, a numpy Generator; None: no noise, u = 0.5), then
     y = logit(alpha + (1 - 2 alpha) x). Returns (y float64, x float64)."""
@@ -149,7 +150,7 @@ def logit_preprocess(pixels, rng, alpha: float = ALPHA):
     return np.log(s) - np.log1p(-s), x
 
 
-def pixel_log_det(y, alpha: float = ALPHA):
+def pixel_log_det(y: np.ndarray, alpha: float = ALPHA) -> np.ndarray:
     """sum over the last axis of log |dy/dx| for y = logit(alpha + (1 - 2 alpha) x), from y:
     log p_x(x) = log p_y(y) + pixel_log_det(y). With s = sigmoid(y),
     dy/dx = (1 - 2 alpha) / (s (1 - s)), and log(s (1 - s)) = -softplus(-y) - softplus(y)."""
@@ -158,7 +159,7 @@ def pixel_log_det(y, alpha: float = ALPHA):
     return np.sum(np.log1p(-2 * alpha) - log_s_one_minus_s, axis=-1)
 
 
-def bits_per_pixel(log_p_y, y, alpha: float = ALPHA):
+def bits_per_pixel(log_p_y: np.ndarray, y: np.ndarray, alpha: float = ALPHA) -> np.ndarray:
     """Bits per pixel on the 0-255 scale from log-densities of logit-space rows y [n, D]:
     the density of x = (pixel + u) / 256 is p_y(y) |dy/dx|, and of the pixel scale
     (256 x) 256^-D of that, so bpp = -(log p_y + log-det - D log 256) / (D log 2)."""
@@ -168,7 +169,8 @@ def bits_per_pixel(log_p_y, y, alpha: float = ALPHA):
     return -(log_p_x - dims * np.log(256.0)) / (dims * np.log(2.0))
 
 
-def image_dataset(pixels, labels, batch_size, seed, alpha: float = ALPHA, one_hot: bool = False):
+def image_dataset(pixels: np.ndarray, labels: np.ndarray, batch_size: int, seed: int, alpha: float = ALPHA,
+                  one_hot: bool = False) -> tf.data.Dataset:
     """A `tf.data.Dataset` of (y [batch, D] float32, labels) for one epoch of training:
     rows shuffled with `seed`, each image dequantised afresh (stateless noise seeded by
     (seed, row)), logit-transformed as `logit_preprocess`."""
@@ -191,7 +193,8 @@ def _content_sha256(path: Path) -> str:
     return hashlib.sha256(_raw_bytes(path)).hexdigest()
 
 
-def download_fashion_mnist(folder, base_url: str = FASHION_MNIST_URL, progress: bool = True, files=None) -> Path:
+def download_fashion_mnist(folder: Union[str, Path], base_url: str = FASHION_MNIST_URL, progress: bool = True,
+                           files: Optional[Dict[str, Tuple[str, str]]] = None) -> Path:
     """The four upstream files into `folder` (streamed, resumable, atomic:
     `tfp_flows.datasets.download`), each verified by the sha256 of its decompressed
     contents; a file that does not match is removed. Returns `folder`. (`files`: name ->

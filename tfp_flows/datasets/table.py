@@ -8,7 +8,7 @@ is line 1, so data row r is on line r + 1).
 """
 
 from pathlib import Path
-from typing import List, NamedTuple, Optional, Sequence
+from typing import List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pandas as pd
@@ -67,7 +67,7 @@ def _numeric(frame, name, path):
     return values
 
 
-def read_table(path, columns: Optional[Sequence[str]] = None, context_columns: Sequence[str] = (),
+def read_table(path: Union[str, Path], columns: Optional[Sequence[str]] = None, context_columns: Sequence[str] = (),
                check_spread: bool = True) -> Table:
     """The table at `path` as a `Table`: `columns` (default: every column not in
     `context_columns`) and `context_columns` (may be empty), each checked. Scoring new
@@ -108,14 +108,15 @@ def read_table(path, columns: Optional[Sequence[str]] = None, context_columns: S
     return Table(x, c, columns, context_columns)
 
 
-def split_rows(n: int, seed: int, test_fraction: float = 0.1, val_fraction: float = 0.1):
+def split_rows(n: int, seed: int, test_fraction: float = 0.1,
+               val_fraction: float = 0.1) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(train, validation, test) row indices of a seeded shuffle of `n` rows."""
     order = np.random.default_rng(seed).permutation(n)
     n_test, n_val = max(1, round(n * test_fraction)), max(1, round(n * val_fraction))
     return order[n_test + n_val:], order[n_test:n_test + n_val], order[:n_test]
 
 
-def standardise(values: np.ndarray, rows: np.ndarray):
+def standardise(values: np.ndarray, rows: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """(mean, sd) of `values[rows]` per column, the sd of a constant column set to 1."""
     mean = values[rows].mean(0)
     sd = values[rows].std(0, ddof=1)

@@ -5,7 +5,7 @@ import numpy as np
 __all__ = ["two_moons"]
 
 
-def two_moons(n, noise=0.1, seed=0):
+def two_moons(n: int, noise: float = 0.1, seed: int = 0) -> np.ndarray:
     """n points [n, 2] (float32) on two interleaving half circles with Gaussian noise,
     standardised to mean 0 and sd 1 per coordinate."""
     rng = np.random.default_rng(seed)

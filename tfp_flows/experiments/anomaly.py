@@ -1,11 +1,14 @@
 """Scores to anomaly verdicts: ROC AUC, per-word comparisons, thresholds."""
 
+from typing import Any, Dict
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["roc_auc", "anomaly_report", "threshold_from"]
 
 
-def roc_auc(positive, negative):
+def roc_auc(positive: ArrayLike, negative: ArrayLike) -> float:
     """P(a positive scores above a negative) + 0.5 P(tie): the ROC AUC of "score high means
     positive" (the Mann-Whitney statistic). Both arguments are 1-D score arrays."""
     pos = np.asarray(positive, np.float64)
@@ -28,7 +31,7 @@ def roc_auc(positive, negative):
     return float(u / (len(pos) * len(neg)))
 
 
-def anomaly_report(target_scores, other_scores):
+def anomaly_report(target_scores: ArrayLike, other_scores: Dict[str, ArrayLike]) -> Dict[str, Any]:
     """Compare held-out target clips with every other word, log-likelihood as the score.
 
     Args:
@@ -54,7 +57,7 @@ def anomaly_report(target_scores, other_scores):
             "overall_auc": roc_auc(target, everything)}
 
 
-def threshold_from(scores, quantile):
+def threshold_from(scores: ArrayLike, quantile: float) -> float:
     """The `quantile` of reference log-likelihoods: clips scoring below it are flagged."""
     if not 0 < quantile < 1:
         raise ValueError(f"quantile must be in (0, 1), got {quantile!r}")

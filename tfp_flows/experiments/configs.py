@@ -13,7 +13,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, Dict, List, Optional, Union
 
 from tfp_flows.configs import settings_dict
 from tfp_flows.errors import UsageError
@@ -29,7 +29,7 @@ __all__ = ["CLASSES", "CONDITIONINGS", "DEFAULT_FEATURE_CACHE", "DEFAULT_GAS_DAT
 
 # ------------------------------------------------------------------------ a run's settings
 
-def flow_field():
+def flow_field() -> Any:
     """The `flow` field of an experiment's config: the family trained, by its registry name."""
     return field(default=DEFAULT_FAMILY, metadata={
         "help": "flow family: P2's masked autoregressive flow, autoregressive neural splines, or Real NVP's "
@@ -37,7 +37,7 @@ def flow_field():
         "choices": DENSITY_FAMILIES})
 
 
-def settings_of(config, data=None):
+def settings_of(config: Any, data: Optional[Union[str, Path]] = None) -> Dict[str, Any]:
     """What a run computes from: the config without the fields marked as not affecting
     results (`tfp_flows.configs.settings_dict`), plus the identity of its data."""
     settings = settings_dict(config)
@@ -50,12 +50,12 @@ def settings_of(config, data=None):
     return settings
 
 
-def settings_key(settings):
+def settings_key(settings: Dict[str, Any]) -> str:
     """A short stable hash of a settings dict (to name run folders)."""
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
 
 
-def check_quantile(value, option="--threshold-quantile"):
+def check_quantile(value: float, option: str = "--threshold-quantile") -> None:
     """Refuse (UsageError) a flagging quantile outside (0, 1)."""
     if not 0 < value < 1:
         raise UsageError(f"{option} must be in (0, 1), got {value}")
@@ -270,7 +270,7 @@ class ImagesConfig:
         return self.out or Path("runs") / f"images-{self.schedule}-seed{self.train.seed}"
 
 
-def schedule_config(schedule, **fields):
+def schedule_config(schedule: str, **fields: Any) -> "ImagesConfig":
     """An `ImagesConfig` of `schedule`'s model and training settings, then `fields`."""
     if schedule not in SCHEDULES:
         raise UsageError(f"unknown schedule {schedule!r} (choose from: {', '.join(SCHEDULES)})")

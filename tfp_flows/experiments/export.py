@@ -25,6 +25,7 @@ the kind of run, its columns or features, and its threshold in raw units.
 import json
 import shutil
 from pathlib import Path
+from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
@@ -32,6 +33,7 @@ import tensorflow as tf
 from tfp_flows.datasets.speech.audio import SAMPLE_RATE
 from tfp_flows.datasets.speech.features import FEATURES
 from tfp_flows.flows import registry
+from tfp_flows.flows.base import Flow
 from tfp_flows.training.run_folder import RUN_KINDS, RunFolder
 
 __all__ = ["RunModel", "export_run", "load_run", "SIDECAR"]
@@ -58,7 +60,7 @@ _OLD_FAMILIES = {"MAFFlow": "maf", "VIFlow": "vi", "SplineCouplingFlow": "spline
                  "AffineLeakyReLUFlow": "affine-leaky-relu"}
 
 
-def load_run(run_dir):
+def load_run(run_dir: Union[str, Path]) -> Tuple[Flow, Dict[str, Any], str]:
     """(flow with the run's weights, results, kind) of a finished run folder.
 
     Raises:
@@ -99,8 +101,9 @@ class RunModel(tf.Module):
         then ``log_prob(x, context)`` and ``sample(context)``.
     """
 
-    def __init__(self, flow, mean=None, std=None, features=None, name="run_model", context_mean=None,
-                 context_std=None):
+    def __init__(self, flow: Flow, mean: Optional[np.ndarray] = None, std: Optional[np.ndarray] = None,
+                 features: Optional[str] = None, name: str = "run_model", context_mean: Optional[np.ndarray] = None,
+                 context_std: Optional[np.ndarray] = None) -> None:
         super().__init__(name=name)
         dims = flow.dims
         self.flow = flow
@@ -150,7 +153,7 @@ class RunModel(tf.Module):
         return tf.cast(draws, tf.float32) * self.std + self.mean
 
     @classmethod
-    def from_run(cls, run_dir):
+    def from_run(cls, run_dir: Union[str, Path]) -> Tuple["RunModel", Dict[str, Any]]:
         """(RunModel, facts for scoring) of a finished run folder."""
         flow, results, kind = load_run(run_dir)
         st = results.get("standardisation") or {}
@@ -174,7 +177,7 @@ def facts_of(results, kind, log_det):
     return facts
 
 
-def export_run(run_dir, out_dir):
+def export_run(run_dir: Union[str, Path], out_dir: Union[str, Path]) -> Path:
     """Write the run's model as a SavedModel (with `tfp_flows.json` beside it) to
     `out_dir`, atomically (a temporary folder renamed into place). Returns `out_dir`.
 

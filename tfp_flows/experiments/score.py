@@ -11,7 +11,7 @@ when it falls below the run's threshold (a low quantile of held-out log-densitie
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Iterable, Iterator, Optional, Union
 
 import numpy as np
 import tensorflow as tf
@@ -45,7 +45,7 @@ class _Model:
         return self.module.log_prob
 
 
-def open_model(path):
+def open_model(path: Union[str, Path]) -> Any:
     """A model to score with: a SavedModel folder written by `export_run`, or a run folder.
 
     Raises:
@@ -111,7 +111,7 @@ def _one_line(path, err):
     return f"{path}: could not be read ({type(err).__name__}: {text})"
 
 
-def score(model, inputs, batch_size=20_000):
+def score(model: Any, inputs: Iterable[Union[str, Path]], batch_size: int = 20_000) -> Iterator[Scored]:
     """Yield a `Scored` for every row or clip of `inputs` (paths), or one with an `error`
     for an input that cannot be read."""
     threshold = (model.facts.get("threshold") or {}).get("value")

@@ -18,6 +18,7 @@ import re
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Optional, Union
 
 import numpy as np
 
@@ -39,7 +40,7 @@ GAS_URL = ("https://archive.ics.uci.edu/static/public/322/"
 GAS_MEMBER = "ethylene_CO.txt"
 
 
-def download_gas(data_dir="data/gas", progress=True) -> Path:
+def download_gas(data_dir: Union[str, Path] = "data/gas", progress: bool = True) -> Path:
     """Download the UCI archive (if needed) and extract ``ethylene_CO.txt``; returns its path.
 
     The archive's published sha256 is not known to this project; the first download
@@ -189,7 +190,8 @@ def _line_of_row(body, row):
     return 2
 
 
-def read_gas(path, max_rows=None, cache_dir=None, threads=None):
+def read_gas(path: Union[str, Path], max_rows: Optional[int] = None, cache_dir: Optional[Union[str, Path]] = None,
+             threads: Optional[int] = None) -> np.ndarray:
     """Read a GAS-format file into a float64 array of shape [rows, 19] (columns X1..X19).
 
     The text is parsed by a small C reader (`_gasparse.c`, built by `pip install -e .`)

@@ -5,9 +5,10 @@ near-copies of others (each recipe with its own rule), z-score, and split.
 """
 
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
+import tensorflow as tf
 
 from tfp_flows.batches import batch_dataset
 from tfp_flows.datasets.gas.reader import GAS_COLUMNS, N_COLUMNS
@@ -19,7 +20,7 @@ _P2_CUTOFF = 0.985
 _MAF_THRESHOLD = 0.98
 
 
-def find_correlation_exact(corr, cutoff):
+def find_correlation_exact(corr: np.ndarray, cutoff: float) -> List[int]:
     """Indices of columns to drop, as caret's `findCorrelation(..., exact = TRUE)` picks them.
 
     The rule (Kuhn's caret, R): order the variables by their mean absolute correlation
@@ -68,7 +69,7 @@ def find_correlation_exact(corr, cutoff):
     return [int(order[k]) for k in np.flatnonzero(dropped)]
 
 
-def maf_correlation_rule(data, threshold=_MAF_THRESHOLD):
+def maf_correlation_rule(data: np.ndarray, threshold: float = _MAF_THRESHOLD) -> List[int]:
     """Indices kept by the MAF paper's rule: while a column has more than one entry
     r > threshold in its row of the correlation matrix (itself included), drop the
     first such column and recompute. Returns kept indices in their original order."""
@@ -82,7 +83,7 @@ def maf_correlation_rule(data, threshold=_MAF_THRESHOLD):
         del keep[over[0]]
 
 
-def maf_split_sizes(n):
+def maf_split_sizes(n: int) -> Tuple[int, int, int]:
     """(n_train, n_val, n_test) of the MAF paper's sequential split of `n` rows: the last
     10% is the test set, the last 10% of the rest the validation set."""
     n_test = int(0.1 * n)
@@ -103,15 +104,15 @@ class GasSplits:
     std: np.ndarray = field(default=None, repr=False)
 
     @property
-    def dims(self):
+    def dims(self) -> int:
         return self.train.shape[1]
 
-    def sizes(self):
+    def sizes(self) -> Dict[str, int]:
         return {"n_train": len(self.train), "n_val": 0 if self.val is None else len(self.val),
                 "n_test": len(self.test)}
 
 
-def prepare_gas(values, recipe="blog", seed=0):
+def prepare_gas(values: np.ndarray, recipe: str = "blog", seed: int = 0) -> GasSplits:
     """Preprocess a [rows, 19] GAS array with the `"blog"` (P2) or `"maf"` recipe.
 
     * ``blog``: drop X1..X3; drop the columns caret's exact `findCorrelation` flags at
@@ -157,7 +158,8 @@ def prepare_gas(values, recipe="blog", seed=0):
                      rest[len(rest) - n_val:], mean, std)
 
 
-def gas_dataset(array, batch_size, shuffle=True, seed=0, repeat=False):
+def gas_dataset(array: np.ndarray, batch_size: int, shuffle: bool = True, seed: int = 0,
+                repeat: bool = False) -> tf.data.Dataset:
     """A split as a `tf.data.Dataset` of float32 batches [batch, D]: exactly the batches,
     in the order, that the trainer visits with the same batch size and seed (epoch 0,
     then 1, ... when `repeat`), from `tfp_flows.batches.batch_dataset`."""

@@ -5,6 +5,7 @@ header and column layout, so every step from reading to training runs on them.
 """
 
 from pathlib import Path
+from typing import Union
 
 import numpy as np
 
@@ -19,7 +20,7 @@ SYNTHETIC_GROUPS = [["X4"], ["X5", "X6"], ["X7", "X8"], ["X9", "X10", "X11"],
                     ["X12", "X13", "X14"], ["X15", "X16"], ["X17"], ["X18", "X19"]]
 
 
-def write_synthetic_gas(path, n_rows, seed=0, progress=False):
+def write_synthetic_gas(path: Union[str, Path], n_rows: int, seed: int = 0, progress: bool = False) -> Path:
     """Write a GAS-format file: the real header and 19 columns, with sensor channels in
     the near-duplicate groups `SYNTHETIC_GROUPS`.
 

@@ -17,7 +17,10 @@ real speech), so the feature cache is kept per decoder (`backend()` is part of i
 """
 
 import os
+from pathlib import Path
+from typing import Union
 
+import numpy as np
 import tensorflow as tf
 
 from tfp_flows._lazy import lazy_module
@@ -63,7 +66,7 @@ def backend():
     return _chosen[key]
 
 
-def decode_clip(raw):
+def decode_clip(raw: tf.Tensor) -> tf.Tensor:
     """A file's bytes (string scalar) -> float32 [16000]: mono, 16 kHz, padded or cut to 1 s.
 
     Raises (when the value is computed) a `tf.errors.OpError` whose message holds the
@@ -105,7 +108,7 @@ _REASONS = {"not a supported audio file": None, "holds no audio": None, "not a r
 _decode_compiled = {}
 
 
-def read_clip(path):
+def read_clip(path: Union[str, Path]) -> np.ndarray:
     """Decode one file eagerly; returns numpy float32 [16000].
 
     Raises:

@@ -12,7 +12,7 @@ from tfp_flows.datasets.speech.audio import SAMPLE_RATE
 __all__ = ["FEATURES", "logmel_features", "mfccseg_features", "p2_features"]
 
 
-def p2_features(audio):
+def p2_features(audio: tf.Tensor) -> tf.Tensor:
     """P2's feature, exactly: |stft(x, frame_length=16000, frame_step=1, fft_length=512)|.
 
     With frame_length equal to the clip length there is one frame, the whole clip times
@@ -34,7 +34,7 @@ def p2_features(audio):
     return spec[..., 0, :]
 
 
-def logmel_features(audio, n_mels=40):
+def logmel_features(audio: tf.Tensor, n_mels: int = 40) -> tf.Tensor:
     """A corrected feature: log-mel spectrogram statistics over the whole clip.
 
     Frames of 30 ms (480 samples) every 10 ms (160), fft_length 512 (the settings of
@@ -57,7 +57,8 @@ def logmel_features(audio, n_mels=40):
     return tf.concat([tf.reduce_mean(logmel, -2), tf.math.reduce_std(logmel, -2)], -1)
 
 
-def mfccseg_features(audio, n_mfcc=13, segments=4, n_mels=40, top_db=25.0, f_max=4000.0):
+def mfccseg_features(audio: tf.Tensor, n_mfcc: int = 13, segments: int = 4, n_mels: int = 40, top_db: float = 25.0,
+                     f_max: float = 4000.0) -> tf.Tensor:
     """MFCCs of the spoken word in `segments` consecutive parts: the word's spectral shape
     in order of time, wherever it sits in the clip and however loud it was recorded.
 

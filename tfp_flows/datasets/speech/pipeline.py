@@ -18,6 +18,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
@@ -33,7 +34,7 @@ DEFAULT_CACHE = Path("data/speech/cache")
 FEATURE_VERSION = 4  # change when decoding or a feature changes: old caches are then not read (4: mfccseg at 25 dB)
 
 
-def clip_dataset(paths, feature=None):
+def clip_dataset(paths: Sequence[Union[str, Path]], feature: Optional[str] = None) -> tf.data.Dataset:
     """A `tf.data.Dataset` of (position in `paths` (int64), value), one element per clip
     that could be read, in the order of `paths`; the value is the clip [16000] or, with
     `feature` (a name in `FEATURES`), its features. Clips that cannot be decoded are
@@ -55,7 +56,8 @@ def cache_key(root, paths, feature):
     return listing_sha256(root, paths, prefix=f"{feature}\0{FEATURE_VERSION}\0{backend()}\0{Path(root).resolve()}\0")
 
 
-def extract_features(root, paths, feature, cache_dir=DEFAULT_CACHE, batch_size=256, progress=False):
+def extract_features(root: Union[str, Path], paths: Sequence[str], feature: str, cache_dir: Union[str, Path] = DEFAULT_CACHE,
+                     batch_size: int = 256, progress: bool = False) -> Tuple[np.ndarray, List[str], List[str]]:
     """Features of the clips `paths` (relative to `root`).
 
     Returns:

@@ -7,6 +7,7 @@ The data set: one-second 16 kHz mono 16-bit WAVs of 30 words, one folder per wor
 
 import tarfile
 from pathlib import Path
+from typing import Dict, List, Tuple, Union
 
 import numpy as np
 
@@ -17,7 +18,8 @@ __all__ = ["SPEECH_URL", "download_speech", "list_clips", "split_clips"]
 SPEECH_URL = "http://download.tensorflow.org/data/speech_commands_v0.01.tar.gz"
 
 
-def download_speech(data_dir="data/speech_commands_v0.01", progress=True, url=SPEECH_URL):
+def download_speech(data_dir: Union[str, Path] = "data/speech_commands_v0.01", progress: bool = True,
+                    url: str = SPEECH_URL) -> Path:
     """Download (if needed) and unpack the v0.01 tarball into `data_dir`; returns it.
 
     The tarball's published sha256 is not known to this project: the first download
@@ -40,7 +42,7 @@ def download_speech(data_dir="data/speech_commands_v0.01", progress=True, url=SP
     return data_dir
 
 
-def list_clips(root):
+def list_clips(root: Union[str, Path]) -> Dict[str, List[str]]:
     """{word: sorted relative paths 'word/file.wav'} for every word folder under `root`.
 
     Raises:
@@ -59,7 +61,8 @@ def list_clips(root):
     return clips
 
 
-def split_clips(root, clips, word, split="p2", seed=0):
+def split_clips(root: Union[str, Path], clips: Dict[str, List[str]], word: str, split: str = "p2",
+                seed: int = 0) -> Tuple[List[str], List[str], List[str]]:
     """Split the target word's clips; returns (train, validation, test) lists of paths.
 
     * ``p2``: P2's random 50/50 train/test split of the word's clips (seeded); no
