@@ -1,19 +1,28 @@
-"""The flow families beside their zuko equivalents: training speed and test log-likelihood.
+"""The flow families beside their zuko and nflows equivalents: training speed and test
+log-likelihood.
 
-Pairs (each tfp_flows model built to match zuko's as closely as the libraries allow:
+Pairs (each tfp_flows model built to match the peers' as closely as the libraries allow:
 the same layers, hidden units, tanh, reversed order between layers, no batch norm,
-which zuko has not):
+which zuko has not); nflows' models are built from its transforms with the same layers
+and hidden units (its MADE: a first masked layer, then one masked block per further
+hidden layer, no residual blocks; a context enters after the first layer through its
+own linear map and the activation, nflows' way):
   nsf       `--flow nsf` (TFP's MAF with rational-quadratic splines, 8 bins on [-5, 5])
-            against zuko.flows.NSF (8 bins, its default bound 5)
+            against zuko.flows.NSF (8 bins, its default bound 5) and nflows'
+            MaskedPiecewiseRationalQuadraticAutoregressiveTransform (8 bins, linear tails at 5)
   maf-cond  conditional `--flow maf` (context of 4 values at each MADE's first layer) against
-            zuko.flows.MAF(context=4)
+            zuko.flows.MAF(context=4) and nflows' MaskedAffineAutoregressiveTransform
+            (context_features=4)
   realnvp   `--flow realnvp` (affine couplings, half the variables kept, reversed between
             couplings) against zuko.flows.RealNVP (alternating masks; zuko's affine
-            coupling bounds its log-scale its own way, the suite's by 3 tanh(s / 3))
+            coupling bounds its log-scale its own way, the suite's by 3 tanh(s / 3)) and
+            nflows' AffineCouplingTransform (alternating masks, an MLP conditioner of the
+            same hidden layers; its scale is sigmoid(s + 2) + 1e-3)
   maf-784   the image table's MAF (5) at 784 dimensions, one hidden layer of 1024 units
             (the MAF paper's MNIST size; issue 31), against zuko.flows.MAF of that size:
             speed at --image-batches (as seconds per epoch of the 54,000 training images)
-            and each worker's peak resident memory (ru_maxrss) at each batch size
+            and each worker's peak resident memory (ru_maxrss) at each batch size (zuko
+            only: issue 31's comparison)
 Data: P2's recipe on generated GAS-like rows (`gas_like`, as bench_train.py); for the
 conditional pair the context is 4 of the 8 columns and the density is of the other 4;
 for maf-784, Fashion-MNIST prepared as the MAF paper prepared MNIST when --images DIR
@@ -22,9 +31,9 @@ holds it, else images of random pixels prepared the same way (speed only).
 Speed: each library in its own worker process (one at a time, order rotated every
 repetition), warmed up first (tracing, XLA compilation: reported, not timed), then
 `--steps` training steps at `--batch` timed per repetition; samples/s, median ratio
-tfp_flows / zuko. Quality (`--quality-epochs`): both retrain from their initial weights
+tfp_flows / each peer. Quality (`--quality-epochs`): both retrain from their initial weights
 for that many epochs at batch 100, Adam 1e-3; the test rows' per-row log-likelihoods are
-compared pairwise (mean difference +- 2 standard errors; "at least the peer's" when the
+compared pairwise with each peer's (mean difference +- 2 standard errors; "at least the peer's" when the
 difference is above -2 se).
 
 Writes benchmarks/results/families.json and families.md. Run it alone on the machine.
@@ -50,6 +59,10 @@ IMAGE_LAYERS, IMAGE_HIDDEN = 5, [1024]  # MAF (5), the MAF paper's MNIST MADE si
 IMAGE_EPOCH = 54_000  # training images in an epoch of the image table
 CONTEXT = 4  # the conditional pair's context columns
 GOAL = 2.0  # tfp_flows / zuko at batch 1000 (issue 30, today's stack)
+INIT = os.environ.get("BENCH_FAMILIES_INIT", "glorot")  # the MADEs' initial kernels (--init), for the workers
+# The libraries each family is timed against (the first is the one the goal names).
+PEERS = {"nsf": ("zuko", "nflows"), "maf-cond": ("zuko", "nflows"), "realnvp": ("zuko", "nflows"),
+         "maf-784": ("zuko",)}
 
 
 def _split(array, family):
@@ -71,7 +84,8 @@ class TFPModel:
         self.test_x, self.test_c = _split(data["test"], family)
         seed_everything(seed)
         name = {"maf-cond": "maf", "maf-784": "maf"}.get(family, family)
-        options = FlowOptions(layers=layers, hidden_units=list(hidden), batch_norm=False, bins=8, bound=5.0)
+        options = FlowOptions(layers=layers, hidden_units=list(hidden), batch_norm=False, bins=8, bound=5.0,
+                              init=INIT)
         self.flow = build_flow(name, x.shape[1], options, seed=seed, context_dims=0 if c is None else c.shape[1])
         cfg = TrainConfig(batch_size=batch, learning_rate=lr, epochs=10**6, progress=False, seed=seed, xla="on")
         self.trainer = Trainer(self.flow, MaximumLikelihood(x, batch, seed, context=c), cfg)
@@ -88,9 +102,10 @@ class TFPModel:
 
 
 class ZukoModel:
+    """zuko's equivalents; `NflowsModel` changes only `build`."""
+
     def __init__(self, family, batch, data, layers, hidden, seed, lr):
         import torch
-        import zuko
 
         self.torch, self.batch = torch, batch
         torch.set_num_threads(os.cpu_count())
@@ -100,20 +115,23 @@ class ZukoModel:
         self.c = None if c is None else torch.from_numpy(c)
         tx, tc = _split(data["test"], family)
         self.tx, self.tc = torch.from_numpy(tx), None if tc is None else torch.from_numpy(tc)
-        common = dict(transforms=layers, hidden_features=tuple(hidden), activation=torch.nn.Tanh)
-        dims = x.shape[1]
-        if family == "nsf":
-            self.flow = zuko.flows.NSF(dims, bins=8, **common)
-        elif family == "maf-cond":
-            self.flow = zuko.flows.MAF(dims, context=CONTEXT, **common)
-        elif family == "maf-784":
-            self.flow = zuko.flows.MAF(dims, **common)
-        else:
-            self.flow = zuko.flows.RealNVP(dims, **common)
+        self.flow = self.build(family, x.shape[1], layers, hidden)
         self.opt = torch.optim.Adam(self.flow.parameters(), lr=lr)
         self.gen = torch.Generator().manual_seed(seed)
         self.order, self.pos = torch.randperm(len(self.x), generator=self.gen), 0
         self.params = int(sum(p.numel() for p in self.flow.parameters()))
+
+    def build(self, family, dims, layers, hidden):
+        import zuko
+
+        common = dict(transforms=layers, hidden_features=tuple(hidden), activation=self.torch.nn.Tanh)
+        if family == "nsf":
+            return zuko.flows.NSF(dims, bins=8, **common)
+        if family == "maf-cond":
+            return zuko.flows.MAF(dims, context=CONTEXT, **common)
+        if family == "maf-784":
+            return zuko.flows.MAF(dims, **common)
+        return zuko.flows.RealNVP(dims, **common)
 
     def _log_prob(self, x, c):
         return self.flow(c).log_prob(x)
@@ -134,6 +152,48 @@ class ZukoModel:
     def test_rows(self):
         with self.torch.no_grad():
             return self._log_prob(self.tx, self.tc).double().numpy()
+
+
+class NflowsModel(ZukoModel):
+    """nflows' equivalents, trained by `ZukoModel`'s loop (both are PyTorch modules)."""
+
+    def build(self, family, dims, layers, hidden):
+        from nflows.distributions.normal import StandardNormal
+        from nflows.flows.base import Flow
+        from nflows.nn.nets import MLP
+        from nflows.transforms import (AffineCouplingTransform, CompositeTransform,
+                                       MaskedAffineAutoregressiveTransform,
+                                       MaskedPiecewiseRationalQuadraticAutoregressiveTransform, ReversePermutation)
+
+        torch = self.torch
+        if len(set(hidden)) != 1:
+            raise ValueError("nflows' MADE has one hidden width: pass --hidden with equal sizes")
+        made = dict(hidden_features=hidden[0], num_blocks=len(hidden) - 1, use_residual_blocks=False,
+                    activation=torch.tanh)
+
+        class Net(torch.nn.Module):  # a coupling's conditioner: an MLP (the coupling passes a context too)
+            def __init__(self, n_in, n_out):
+                super().__init__()
+                self.mlp = MLP([n_in], [n_out], list(hidden), activation=torch.tanh)
+
+            def forward(self, inputs, context=None):
+                return self.mlp(inputs)
+
+        steps = []
+        for i in range(layers):
+            if i:
+                steps.append(ReversePermutation(features=dims))
+            if family == "nsf":
+                steps.append(MaskedPiecewiseRationalQuadraticAutoregressiveTransform(
+                    dims, num_bins=8, tails="linear", tail_bound=5.0, **made))
+            elif family == "maf-cond":
+                steps.append(MaskedAffineAutoregressiveTransform(dims, context_features=CONTEXT, **made))
+            else:
+                steps.append(AffineCouplingTransform((torch.arange(dims) + i) % 2, Net))
+        return Flow(CompositeTransform(steps), StandardNormal([dims]))
+
+    def _log_prob(self, x, c):
+        return self.flow.log_prob(x, context=c)
 
 
 def peak_rss_mb():
@@ -160,7 +220,7 @@ def image_like(path, images=None, seed=0, rows=6000):
 
 def worker_main(args):
     data = dict(np.load(args.data))
-    cls = ZukoModel if args.worker == "zuko" else TFPModel
+    cls = {"zuko": ZukoModel, "nflows": NflowsModel}.get(args.worker, TFPModel)
     start = time.perf_counter()
     model = cls(args.family, args.batch, data, args.layers, args.hidden, args.seed, args.lr)
     if args.warmup:
@@ -227,6 +287,9 @@ def main(argv=None):
     p.add_argument("--images", type=Path, default=None,
                    help="maf-784: a folder of the Fashion-MNIST files (default: random pixels)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--init", choices=("glorot", "fan_in"), default="glorot",
+                   help="tfp_flows' MADE kernels: the suite's default (Glorot, P2's) or PyTorch's fan-in uniform, "
+                        "as zuko's and nflows' layers start (maf and nsf; default: glorot)")
     p.add_argument("--out", type=Path, default=HERE / "results")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--family", help=argparse.SUPPRESS)
@@ -235,8 +298,9 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.worker:
         return worker_main(args)
-    if any(importlib.util.find_spec(m) is None for m in ("torch", "zuko")):
-        print("torch or zuko is not installed (pip install -r requirements-bench.txt, or make bench)")
+    os.environ["BENCH_FAMILIES_INIT"] = args.init  # the workers read it
+    if any(importlib.util.find_spec(m) is None for m in ("torch", "zuko", "nflows")):
+        print("torch, zuko or nflows is not installed (pip install -r requirements-bench.txt, or make bench)")
         return 1
     from bench_train import gas_like
 
@@ -246,45 +310,55 @@ def main(argv=None):
     args.out.mkdir(parents=True, exist_ok=True)
     data_path = args.out / "families_data.npz"
     gas_like(args.rows, args.seed, data_path)
-    results = {"machine": machine(), "args": {k: str(v) for k, v in vars(args).items()}, "families": {}}
+    results = {"machine": machine(), "init": args.init, "args": {k: str(v) for k, v in vars(args).items()}, "families": {}}
     for family in args.families:
         if family == "maf-784":
             results["families"][family] = image_benchmark(args)
             continue
         entry = {}
-        workers = {lib: Worker(lib, family, args.batch, args, data_path) for lib in ("tfp_flows", "zuko")}
+        libs = ("tfp_flows", *PEERS[family])
+        workers = {lib: Worker(lib, family, args.batch, args, data_path) for lib in libs}
         entry["params"] = {lib: w.info["params"] for lib, w in workers.items()}
         entry["warm_up_seconds"] = {lib: w.info["ready"] for lib, w in workers.items()}
         rates = {lib: [] for lib in workers}
         for rep in range(args.reps):
-            order = list(workers)[rep % 2:] + list(workers)[:rep % 2]
-            for lib in order:
+            k = rep % len(libs)
+            for lib in libs[k:] + libs[:k]:  # the order rotates every repetition
                 rates[lib].append(args.steps * args.batch / workers[lib].ask(cmd="time", steps=args.steps)["seconds"])
         for w in workers.values():
             w.close()
-        ratios = [a / b for a, b in zip(rates["tfp_flows"], rates["zuko"])]
         entry["samples_per_second"] = {lib: float(np.median(v)) for lib, v in rates.items()}
-        entry["ratio"] = {"min": float(min(ratios)), "median": float(np.median(ratios)), "max": float(max(ratios))}
-        print(f"{family}: tfp_flows {entry['samples_per_second']['tfp_flows']:,.0f} samples/s, zuko "
-              f"{entry['samples_per_second']['zuko']:,.0f}; ratio {entry['ratio']['median']:.2f}x "
-              f"(min {entry['ratio']['min']:.2f}, goal {GOAL}x); parameters {entry['params']}", flush=True)
+        entry["ratio_vs"] = {}
+        for peer in PEERS[family]:
+            ratios = [a / b for a, b in zip(rates["tfp_flows"], rates[peer])]
+            entry["ratio_vs"][peer] = {"min": float(min(ratios)), "median": float(np.median(ratios)),
+                                       "max": float(max(ratios))}
+        entry["ratio"] = entry["ratio_vs"]["zuko"]  # the goal's peer
+        speeds = ", ".join(f"{lib} {v:,.0f}" for lib, v in entry["samples_per_second"].items())
+        ratios_text = ", ".join(f"{r['median']:.2f}x {peer} (min {r['min']:.2f})" for peer, r in entry["ratio_vs"].items())
+        print(f"{family}: samples/s {speeds}; tfp_flows {ratios_text}; goal {GOAL}x zuko; "
+              f"parameters {entry['params']}", flush=True)
         if args.quality_epochs:
             train_rows = len(np.load(data_path)["train"])
             steps = args.quality_epochs * (train_rows // 100)
             rows = {}
-            for lib in ("tfp_flows", "zuko"):
+            for lib in libs:
                 w = Worker(lib, family, 100, argparse.Namespace(**{**vars(args), "warmup": 0}), data_path, lr=1e-3)
                 out = args.out / f"families_{family}_{lib}.npy"
                 w.ask(cmd="quality", steps=steps, out=str(out))
                 w.close()
                 rows[lib] = np.load(out)
-            diff = rows["tfp_flows"] - rows["zuko"]
-            se = float(diff.std(ddof=1) / np.sqrt(len(diff)))
-            entry["quality"] = {"epochs": args.quality_epochs, "test_ll": {k: float(v.mean()) for k, v in rows.items()},
-                                "difference": float(diff.mean()), "two_se": 2 * se,
-                                "at_least_peer": bool(diff.mean() > -2 * se)}
-            print(f"{family}: test log-likelihood tfp_flows {rows['tfp_flows'].mean():.4f}, zuko "
-                  f"{rows['zuko'].mean():.4f}; paired difference {diff.mean():+.4f} +- {2 * se:.4f}", flush=True)
+            entry["quality_vs"] = {}
+            for peer in PEERS[family]:
+                diff = rows["tfp_flows"] - rows[peer]
+                se = float(diff.std(ddof=1) / np.sqrt(len(diff)))
+                entry["quality_vs"][peer] = {
+                    "epochs": args.quality_epochs, "test_ll": {"tfp_flows": float(rows["tfp_flows"].mean()),
+                                                               peer: float(rows[peer].mean())},
+                    "difference": float(diff.mean()), "two_se": 2 * se, "at_least_peer": bool(diff.mean() > -2 * se)}
+                print(f"{family}: test log-likelihood tfp_flows {rows['tfp_flows'].mean():.4f}, {peer} "
+                      f"{rows[peer].mean():.4f}; paired difference {diff.mean():+.4f} +- {2 * se:.4f}", flush=True)
+            entry["quality"] = entry["quality_vs"]["zuko"]
         results["families"][family] = entry
     (args.out / "families.json").write_text(json.dumps(results, indent=2) + "\n")
     return 0

@@ -191,8 +191,8 @@ def test_families_benchmark_builds_models_of_the_same_size_and_reports(tmp_path)
     """The families benchmark compares like with like: tfp_flows' nsf and realnvp have
     exactly zuko's parameter counts, the conditional MAF too (its context enters the first
     layer, as zuko's); a tiny run writes its ratios and paired differences."""
-    if any(importlib.util.find_spec(m) is None for m in ("torch", "zuko")):
-        pytest.skip("torch or zuko not installed (requirements-bench.txt)")
+    if any(importlib.util.find_spec(m) is None for m in ("torch", "zuko", "nflows")):
+        pytest.skip("torch, zuko or nflows not installed (requirements-bench.txt)")
     bench = _load("bench_families")
     assert bench.main(["--rows", "3000", "--steps", "2", "--reps", "2", "--warmup", "1", "--layers", "2",
                        "--hidden", "16", "16", "--quality-epochs", "1", "--image-batches", "50",
@@ -207,3 +207,7 @@ def test_families_benchmark_builds_models_of_the_same_size_and_reports(tmp_path)
         assert entry["ratio"]["min"] <= entry["ratio"]["median"] <= entry["ratio"]["max"]
         q = entry["quality"]
         assert q["difference"] == pytest.approx(q["test_ll"]["tfp_flows"] - q["test_ll"]["zuko"])
+        assert set(entry["ratio_vs"]) == set(entry["quality_vs"]) == {"zuko", "nflows"}, family
+        n = entry["quality_vs"]["nflows"]  # nflows' equivalent trained and scored on the same rows
+        assert n["difference"] == pytest.approx(n["test_ll"]["tfp_flows"] - n["test_ll"]["nflows"])
+        assert n["test_ll"]["tfp_flows"] == q["test_ll"]["tfp_flows"] and entry["params"]["nflows"] > 0
