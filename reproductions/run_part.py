@@ -41,8 +41,7 @@ def main(argv=None):
     parser = cli.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("part", choices=sorted(PARTS), help="which part to run")
-    parser.add_argument("--seed", type=cli.nonnegative_int, default=None,
-                        help="seed passed to every script (default: each script's own)")
+    cli.add_seed_option(parser, None, "seed passed to every script (None: each script's own)")
     parser.add_argument("--ledger", default=None,
                         help="ledger passed to every script (default: reproductions/ledger.json)")
     parser.add_argument("--results", type=Path, default=HERE / "results",

@@ -2,6 +2,7 @@
 
 import dataclasses
 import importlib
+import re
 
 import pytest
 
@@ -116,3 +117,18 @@ def test_reproduction_scripts_take_training_options_from_trainconfig():
     for script in ("p1_training_a_flow", "nf_spline_coupling", "vi_affine_chain"):
         text = (ROOT / "reproductions" / f"{script}.py").read_text()
         assert '"--epochs"' not in text and '"--no-progress"' not in text, script
+
+
+def test_seed_is_declared_in_one_place():
+    """--seed is TrainConfig's field for the config-generated commands and
+    cli.add_seed_option for every parser written by hand: no module spells it out."""
+    sources = [*(ROOT / "tfp_flows").rglob("*.py"), *(ROOT / "reproductions").glob("*.py")]
+    spelled = [p.relative_to(ROOT).as_posix() for p in sources
+               if re.search(r'add_argument\(\s*"--seed"', p.read_text())]
+    assert spelled == ["tfp_flows/cli/__init__.py"]
+    parser = cli.ArgumentParser(prog="t")
+    cli.add_seed_option(parser, None, "what the seed draws")
+    assert parser.parse_args([]).seed is None and parser.parse_args(["--seed", "4"]).seed == 4
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--seed", "-1"])
+    assert "what the seed draws (default: None)" in " ".join(parser.format_help().split())

@@ -14,6 +14,7 @@ import os
 import sys
 import traceback
 from pathlib import Path
+from typing import Optional
 
 from tfp_flows.errors import UsageError
 from tfp_flows.files import ensure_writable_dir
@@ -26,6 +27,7 @@ __all__ = [
     "positive_float",
     "writable_dir",
     "reproduction_parser",
+    "add_seed_option",
     "run",
 ]
 
@@ -80,12 +82,18 @@ def writable_dir(text):
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
+def add_seed_option(parser: argparse.ArgumentParser, default: Optional[int] = 0,
+                    what: str = "random seed; the same seed gives the same numbers") -> None:
+    """--seed for a parser written by hand: the one declaration beside TrainConfig's field
+    (which the config-generated commands get). `what` says what the seed draws."""
+    parser.add_argument("--seed", type=nonnegative_int, default=default, help=f"{what} (default: %(default)s)")
+
+
 def reproduction_parser(description, default_ledger, default_out, seed=2019):
     """The parser every reproduction script starts from: --seed, --ledger, --out."""
     parser = ArgumentParser(description=description,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seed", type=nonnegative_int, default=seed,
-                        help="random seed; the same seed gives the same numbers (default: %(default)s)")
+    add_seed_option(parser, seed)
     parser.add_argument("--ledger", type=Path, default=Path(default_ledger),
                         help="ledger of published values (default: %(default)s)")
     parser.add_argument("--out", type=writable_dir, default=str(default_out),

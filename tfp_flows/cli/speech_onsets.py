@@ -35,7 +35,7 @@ def build_parser():
                         help="speaking level: the first frame within this many dB of the loudest (default: 20)")
     parser.add_argument("--max-clips", type=cli.positive_int, default=None,
                         help="read this many clips of each folder, drawn at random (default: all)")
-    parser.add_argument("--seed", type=cli.nonnegative_int, default=0, help="seed of --max-clips' draw (default: 0)")
+    cli.add_seed_option(parser, 0, "seed of --max-clips' draw")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     return parser
 
