@@ -37,6 +37,15 @@ class _LazyModule(types.ModuleType):
         return importlib.import_module(self.__dict__["_lazy_target"])  # after the first: sys.modules
 
     def __getattr__(self, attr):
+        if attr.startswith("__") and attr.endswith("__"):
+            # Introspection (doctest's collection, inspect.unwrap, copy) asks any module for
+            # dunders such as __wrapped__ through hasattr: a module that is missing or
+            # fails to load then simply has none, rather than failing the caller.
+            try:
+                module = self._load()
+            except Exception:
+                raise AttributeError(attr) from None
+            return getattr(module, attr)
         return getattr(self._load(), attr)
 
     def __dir__(self):
@@ -57,6 +66,8 @@ def lazy_module(name):
     >>> lazy_module("no_such_module_here").anything
     Traceback (most recent call last):
     ModuleNotFoundError: No module named 'no_such_module_here'
+    >>> hasattr(lazy_module("no_such_module_here"), "__wrapped__")  # introspection does not fail
+    False
     """
     return _LazyModule(name)
 
