@@ -18,6 +18,16 @@ own linear map and the activation, nflows' way):
             coupling bounds its log-scale its own way, the suite's by 3 tanh(s / 3)) and
             nflows' AffineCouplingTransform (alternating masks, an MLP conditioner of the
             same hidden layers; its scale is sigmoid(s + 2) + 1e-3)
+  spline-coupling
+            `--flow spline-coupling` (rational-quadratic spline couplings, 8 bins on [-5, 5],
+            half the variables kept, the halves swapped between couplings) against
+            zuko.flows.NSF(passes=2) (zuko's coupling form of its NSF) and nflows'
+            PiecewiseRationalQuadraticCouplingTransform (alternating halves, linear tails at 5,
+            an MLP conditioner of the same hidden layers)
+  made-mog  `--flow made-mog` (the MAF paper's MADE MoG: one MADE, 10 Gaussians per
+            conditional) against nflows' MADEMoG of the same MADE (zuko has none)
+  maf-mog   `--flow maf-mog` (MAF layers over a MADE MoG base) against nflows' MAF
+            transforms over its MADEMoG (zuko has none)
   maf-784   the image table's MAF (5) at 784 dimensions, one hidden layer of 1024 units
             (the MAF paper's MNIST size; issue 31), against zuko.flows.MAF of that size:
             speed at --image-batches (as seconds per epoch of the 54,000 training images)
@@ -54,14 +64,16 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from _machine import load_warning, machine  # noqa: E402
 
-FAMILIES = ("nsf", "maf-cond", "realnvp", "maf-784")
+FAMILIES = ("nsf", "maf-cond", "realnvp", "spline-coupling", "made-mog", "maf-mog", "maf-784")
 IMAGE_LAYERS, IMAGE_HIDDEN = 5, [1024]  # MAF (5), the MAF paper's MNIST MADE size
 IMAGE_EPOCH = 54_000  # training images in an epoch of the image table
 CONTEXT = 4  # the conditional pair's context columns
+COMPONENTS = 10  # Gaussians per conditional of made-mog and maf-mog (the suite's default)
 GOAL = 2.0  # tfp_flows / zuko at batch 1000 (issue 30, today's stack)
 INIT = os.environ.get("BENCH_FAMILIES_INIT", "glorot")  # the MADEs' initial kernels (--init), for the workers
 # The libraries each family is timed against (the first is the one the goal names).
 PEERS = {"nsf": ("zuko", "nflows"), "maf-cond": ("zuko", "nflows"), "realnvp": ("zuko", "nflows"),
+         "spline-coupling": ("zuko", "nflows"), "made-mog": ("nflows",), "maf-mog": ("nflows",),
          "maf-784": ("zuko",)}
 
 
@@ -85,7 +97,7 @@ class TFPModel:
         seed_everything(seed)
         name = {"maf-cond": "maf", "maf-784": "maf"}.get(family, family)
         options = FlowOptions(layers=layers, hidden_units=list(hidden), batch_norm=False, bins=8, bound=5.0,
-                              init=INIT)
+                              components=COMPONENTS, init=INIT)
         self.flow = build_flow(name, x.shape[1], options, seed=seed, context_dims=0 if c is None else c.shape[1])
         cfg = TrainConfig(batch_size=batch, learning_rate=lr, epochs=10**6, progress=False, seed=seed, xla="on")
         self.trainer = Trainer(self.flow, MaximumLikelihood(x, batch, seed, context=c), cfg)
@@ -131,6 +143,8 @@ class ZukoModel:
             return zuko.flows.MAF(dims, context=CONTEXT, **common)
         if family == "maf-784":
             return zuko.flows.MAF(dims, **common)
+        if family == "spline-coupling":
+            return zuko.flows.NSF(dims, bins=8, passes=2, **common)
         return zuko.flows.RealNVP(dims, **common)
 
     def _log_prob(self, x, c):
@@ -158,12 +172,14 @@ class NflowsModel(ZukoModel):
     """nflows' equivalents, trained by `ZukoModel`'s loop (both are PyTorch modules)."""
 
     def build(self, family, dims, layers, hidden):
+        from nflows.distributions import MADEMoG
         from nflows.distributions.normal import StandardNormal
         from nflows.flows.base import Flow
         from nflows.nn.nets import MLP
-        from nflows.transforms import (AffineCouplingTransform, CompositeTransform,
+        from nflows.transforms import (AffineCouplingTransform, CompositeTransform, IdentityTransform,
                                        MaskedAffineAutoregressiveTransform,
-                                       MaskedPiecewiseRationalQuadraticAutoregressiveTransform, ReversePermutation)
+                                       MaskedPiecewiseRationalQuadraticAutoregressiveTransform,
+                                       PiecewiseRationalQuadraticCouplingTransform, ReversePermutation)
 
         torch = self.torch
         if len(set(hidden)) != 1:
@@ -175,10 +191,17 @@ class NflowsModel(ZukoModel):
             def __init__(self, n_in, n_out):
                 super().__init__()
                 self.mlp = MLP([n_in], [n_out], list(hidden), activation=torch.tanh)
+                # nflows' spline coupling divides its bin logits by sqrt(hidden_features)
+                # when the conditioner names it (its ResidualNet does), and warns otherwise.
+                self.hidden_features = hidden[-1]
 
             def forward(self, inputs, context=None):
                 return self.mlp(inputs)
 
+        if family == "made-mog":  # one MADE MoG: the density itself, no transform
+            return Flow(IdentityTransform(), MADEMoG(dims, context_features=None, num_mixture_components=COMPONENTS,
+                                                     **made))
+        halves = (torch.arange(dims) < dims // 2).int()  # the transformed half; swapped every coupling
         steps = []
         for i in range(layers):
             if i:
@@ -188,9 +211,16 @@ class NflowsModel(ZukoModel):
                     dims, num_bins=8, tails="linear", tail_bound=5.0, **made))
             elif family == "maf-cond":
                 steps.append(MaskedAffineAutoregressiveTransform(dims, context_features=CONTEXT, **made))
+            elif family == "maf-mog":
+                steps.append(MaskedAffineAutoregressiveTransform(dims, **made))
+            elif family == "spline-coupling":
+                steps.append(PiecewiseRationalQuadraticCouplingTransform(
+                    halves if i % 2 == 0 else 1 - halves, Net, num_bins=8, tails="linear", tail_bound=5.0))
             else:
                 steps.append(AffineCouplingTransform((torch.arange(dims) + i) % 2, Net))
-        return Flow(CompositeTransform(steps), StandardNormal([dims]))
+        base = (MADEMoG(dims, context_features=None, num_mixture_components=COMPONENTS, **made)
+                if family == "maf-mog" else StandardNormal([dims]))
+        return Flow(CompositeTransform(steps), base)
 
     def _log_prob(self, x, c):
         return self.flow.log_prob(x, context=c)
@@ -333,10 +363,10 @@ def main(argv=None):
             ratios = [a / b for a, b in zip(rates["tfp_flows"], rates[peer])]
             entry["ratio_vs"][peer] = {"min": float(min(ratios)), "median": float(np.median(ratios)),
                                        "max": float(max(ratios))}
-        entry["ratio"] = entry["ratio_vs"]["zuko"]  # the goal's peer
+        entry["ratio"] = entry["ratio_vs"][PEERS[family][0]]  # zuko, the goal's peer, where it has the family
         speeds = ", ".join(f"{lib} {v:,.0f}" for lib, v in entry["samples_per_second"].items())
         ratios_text = ", ".join(f"{r['median']:.2f}x {peer} (min {r['min']:.2f})" for peer, r in entry["ratio_vs"].items())
-        print(f"{family}: samples/s {speeds}; tfp_flows {ratios_text}; goal {GOAL}x zuko; "
+        print(f"{family}: samples/s {speeds}; tfp_flows {ratios_text}; goal {GOAL}x {PEERS[family][0]}; "
               f"parameters {entry['params']}", flush=True)
         if args.quality_epochs:
             train_rows = len(np.load(data_path)["train"])
@@ -358,7 +388,7 @@ def main(argv=None):
                     "difference": float(diff.mean()), "two_se": 2 * se, "at_least_peer": bool(diff.mean() > -2 * se)}
                 print(f"{family}: test log-likelihood tfp_flows {rows['tfp_flows'].mean():.4f}, {peer} "
                       f"{rows[peer].mean():.4f}; paired difference {diff.mean():+.4f} +- {2 * se:.4f}", flush=True)
-            entry["quality"] = entry["quality_vs"]["zuko"]
+            entry["quality"] = entry["quality_vs"][PEERS[family][0]]
         results["families"][family] = entry
     (args.out / "families.json").write_text(json.dumps(results, indent=2) + "\n")
     return 0

@@ -190,7 +190,8 @@ def test_feature_search_smoke(fake_root, tmp_path_factory):
 def test_families_benchmark_builds_models_of_the_same_size_and_reports(tmp_path):
     """The families benchmark compares like with like: tfp_flows' nsf and realnvp have
     exactly zuko's parameter counts, the conditional MAF too (its context enters the first
-    layer, as zuko's); a tiny run writes its ratios and paired differences."""
+    layer, as zuko's), the spline coupling nflows' and the MADE MoG families nflows' but
+    for the learned offsets; a tiny run writes its ratios and paired differences."""
     if any(importlib.util.find_spec(m) is None for m in ("torch", "zuko", "nflows")):
         pytest.skip("torch, zuko or nflows not installed (requirements-bench.txt)")
     bench = _load("bench_families")
@@ -211,3 +212,12 @@ def test_families_benchmark_builds_models_of_the_same_size_and_reports(tmp_path)
         n = entry["quality_vs"]["nflows"]  # nflows' equivalent trained and scored on the same rows
         assert n["difference"] == pytest.approx(n["test_ll"]["tfp_flows"] - n["test_ll"]["nflows"])
         assert n["test_ll"]["tfp_flows"] == q["test_ll"]["tfp_flows"] and entry["params"]["nflows"] > 0
+    coupling = res["families"]["spline-coupling"]  # nflows' spline coupling has exactly our conditioners;
+    assert coupling["params"]["tfp_flows"] == coupling["params"]["nflows"]  # zuko's masked one is larger
+    assert set(coupling["quality_vs"]) == {"zuko", "nflows"}
+    for family in ("made-mog", "maf-mog"):  # nflows' MADEMoG, the only peer: the same MADE, without
+        entry = res["families"][family]  # the suite's learned offset per variable and component
+        assert set(entry["ratio_vs"]) == set(entry["quality_vs"]) == {"nflows"}, family
+        assert entry["params"]["tfp_flows"] - entry["params"]["nflows"] == 8 * 3 * bench.COMPONENTS, family
+        q = entry["quality"]
+        assert q["difference"] == pytest.approx(q["test_ll"]["tfp_flows"] - q["test_ll"]["nflows"])
