@@ -5,7 +5,7 @@ import tensorflow_probability as tfp
 
 from tfp_flows import AffineLeakyReLUFlow, fresh_log_prob, scale, shift, transformed
 
-tfd = tfp.distributions
+tfb, tfd = tfp.bijectors, tfp.distributions
 
 
 def test_first_listed_bijector_acts_first():
@@ -82,6 +82,13 @@ def test_a_flow_must_assemble_itself_once():
         flow.assemble(flow.base, list(flow.bijectors), {})
     with pytest.raises(ValueError, match="at least one"):
         Forgetful().assemble(tfd.Normal(0.0, 1.0), [], {})
+    with pytest.raises(TypeError, match=r"tfp bijectors, got \['str'\]"):
+        Forgetful().assemble(tfd.Normal(0.0, 1.0), [tfb.Exp(), "exp"], {})
+    with pytest.raises(ValueError, match="at least one"):
+        transformed(tfd.Normal(0.0, 1.0), [])
+    with pytest.raises(TypeError, match=r"tfp bijectors, got \['int'\]"):
+        transformed(tfd.Normal(0.0, 1.0), [3])
+    assert transformed(tfd.Normal(0.0, 1.0), tfb.Exp()).bijector.name == "exp"  # one bijector, not a list
 
 
 def test_registry_names_every_family_and_rebuilds_from_a_record():

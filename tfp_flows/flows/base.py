@@ -32,6 +32,18 @@ Seed = Union[None, int, Sequence[int], tf.Tensor]
 __all__ = ["Flow", "TransformedFlow", "fresh_log_prob", "transformed"]
 
 
+def _bijector_list(bijectors, empty_message):
+    """A bijector or a sequence of them as a non-empty list of tfp bijectors (ValueError
+    with `empty_message` when empty, TypeError naming what is not a bijector)."""
+    bijectors = [bijectors] if isinstance(bijectors, tfb.Bijector) else list(bijectors)
+    if not bijectors:
+        raise ValueError(empty_message)
+    bad = [type(b).__name__ for b in bijectors if not isinstance(b, tfb.Bijector)]
+    if bad:
+        raise TypeError(f"bijectors must be tfp bijectors, got {bad}")
+    return bijectors
+
+
 def transformed(base: tfd.Distribution, bijectors: Union[tfb.Bijector, Sequence[tfb.Bijector]],
                 name: str = "transformed") -> tfd.TransformedDistribution:
     """The distribution of Y = b_n(...b_2(b_1(Z))), Z ~ base, for bijectors [b_1, ..., b_n].
@@ -46,14 +58,7 @@ def transformed(base: tfd.Distribution, bijectors: Union[tfb.Bijector, Sequence[
     Returns:
       `tfd.TransformedDistribution` with the event shape the bijectors give the base's.
     """
-    if isinstance(bijectors, tfb.Bijector):
-        bijectors = [bijectors]
-    bijectors = list(bijectors)
-    if not bijectors:
-        raise ValueError("bijectors must hold at least one bijector")
-    bad = [type(b).__name__ for b in bijectors if not isinstance(b, tfb.Bijector)]
-    if bad:
-        raise TypeError(f"bijectors must be tfp bijectors, got {bad}")
+    bijectors = _bijector_list(bijectors, "bijectors must hold at least one bijector")
     chain = bijectors[0] if len(bijectors) == 1 else tfb.Chain(bijectors[::-1])
     return tfd.TransformedDistribution(base, chain, name=name)
 
@@ -137,14 +142,7 @@ class Flow(tf.Module):
         and whether its base distribution reads it too (``conditional_input=``)."""
         if self._chained is not None:
             raise RuntimeError(f"{type(self).__name__}: assemble is called once, by the constructor")
-        if isinstance(bijectors, tfb.Bijector):
-            bijectors = [bijectors]
-        bijectors = list(bijectors)
-        if not bijectors:
-            raise ValueError("a flow needs at least one bijector")
-        bad = [type(b).__name__ for b in bijectors if not isinstance(b, tfb.Bijector)]
-        if bad:
-            raise TypeError(f"bijectors must be tfp bijectors, got {bad}")
+        bijectors = _bijector_list(bijectors, "a flow needs at least one bijector")
         names = [b.name for b in bijectors]
         conditioned = frozenset(conditioned)
         if context_dims and not (conditioned or base_conditioned):
