@@ -8,6 +8,7 @@ log-det against the autodiff Jacobian, inverse log-det)."""
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_probability as tfp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -126,3 +127,83 @@ def test_each_parameter_block_sets_its_own_part_of_the_spline():
     np.testing.assert_allclose(got, y[1:-1], rtol=1e-10, atol=1e-10)
     log_slopes = spline.forward_log_det_jacobian(tf.constant(x[None, 1:-1].T, tf.float64), event_ndims=0).numpy()
     np.testing.assert_allclose(np.exp(log_slopes[:, 0]), slopes, rtol=1e-8)
+
+
+def _twins(rng, dtype, scale, bins=7, bound=3.0, shape=(40, 3)):
+    """The suite's `RQSpline` and TFP's `tfb.RationalQuadraticSpline` on the same parameters."""
+    mine = _spline(rng, shape, bins, bound, dtype, scale=scale)
+    theirs = tfp.bijectors.RationalQuadraticSpline(mine.bin_widths, mine.bin_heights, mine.knot_slopes,
+                                                   range_min=-bound)
+    return mine, theirs
+
+
+def _fresh(rng, dtype, bound, sizes):
+    """Values inside and beyond the bound, exactly at it, and at each spline's own
+    interior knots (from its bin `sizes` [rows, cols, K]); a new tensor each call (TFP's
+    bijectors cache a forward's input for the inverse of its output)."""
+    rows, cols, bins = sizes.shape
+    values = rng.uniform(-1.4 * bound, 1.4 * bound, size=(rows, cols))
+    values[0], values[1] = -bound, bound
+    knots = -bound + np.cumsum(sizes, axis=-1)[..., :-1]  # the interior knots of each spline
+    for i in range(2, 2 + 2 * (bins - 1)):
+        values[i] = knots[i, np.arange(cols), (i - 2) % (bins - 1)]
+    return values
+
+
+@pytest.mark.parametrize("dtype", [F32, F64])
+@pytest.mark.parametrize("scale", [0.5, 3.0])
+def test_rqspline_gives_tfps_values_and_gradients(dtype, scale, rng):
+    """`RQSpline` finds bins by comparison and computes the inverse log-det from the
+    inverse's own bin; it must give what TFP's class gives, in all four directions and
+    through `inverse_and_log_det`, and the same gradients with respect to the spline's
+    parameters (TFP's flow through its gathers, the suite's through the one-hot sums)."""
+    mine, theirs = _twins(rng, dtype, scale)
+    tol = dict(rtol=1e-10, atol=1e-10) if dtype == F64 else dict(rtol=2e-4, atol=2e-4)
+    x = tf.constant(_fresh(rng, dtype, 3.0, mine.bin_widths.numpy()), dtype)
+    y = tf.constant(_fresh(rng, dtype, 3.0, mine.bin_heights.numpy()), dtype)
+    np.testing.assert_allclose(mine.forward(x).numpy(), theirs.forward(x).numpy(), **tol)
+    np.testing.assert_allclose(mine.forward_log_det_jacobian(x, 0).numpy(),
+                               theirs.forward_log_det_jacobian(x, 0).numpy(), **tol)
+    np.testing.assert_allclose(mine.inverse(y).numpy(), theirs.inverse(tf.constant(y.numpy())).numpy(), **tol)
+    ildj = theirs.inverse_log_det_jacobian(tf.constant(y.numpy()), 1).numpy()
+    np.testing.assert_allclose(mine.inverse_log_det_jacobian(tf.constant(y.numpy()), 1).numpy(), ildj,
+                               rtol=tol["rtol"], atol=10 * tol["atol"])
+    inverse, log_det = mine.inverse_and_log_det(tf.constant(y.numpy()), event_ndims=1)
+    np.testing.assert_allclose(inverse.numpy(), theirs.inverse(tf.constant(y.numpy())).numpy(), **tol)
+    np.testing.assert_allclose(log_det.numpy(), ildj, rtol=tol["rtol"], atol=10 * tol["atol"])
+
+    params = tf.Variable(tf.constant(scale * rng.normal(size=(40, 3, params_per_variable(7))), dtype))
+
+    def gradient(make):
+        with tf.GradientTape() as tape:
+            spline = spline_from_params(params, 7, 3.0)
+            if make is not None:
+                spline = make(spline)
+            inverse = spline.inverse(tf.constant(y.numpy()))
+            loss = (tf.reduce_sum(tf.sin(inverse))
+                    + tf.reduce_sum(spline.inverse_log_det_jacobian(tf.constant(y.numpy()), 1))
+                    + tf.reduce_sum(spline.forward(tf.constant(x.numpy()))))
+        return tape.gradient(loss, params).numpy()
+
+    tfp_grad = gradient(lambda s: tfp.bijectors.RationalQuadraticSpline(s.bin_widths, s.bin_heights, s.knot_slopes,
+                                                                         range_min=-3.0))
+    np.testing.assert_allclose(gradient(None), tfp_grad, rtol=tol["rtol"], atol=10 * tol["atol"])
+
+
+def test_rqspline_finds_bins_without_searchsorted_or_gather():
+    """The point of `RQSpline`: its density direction holds no `tf.searchsorted` and no
+    gather (whose gradients XLA's CPU backend runs as serial scatters), where TFP's does."""
+    params = tf.TensorSpec([None, 3, params_per_variable(5)], F32)
+    y_spec = tf.TensorSpec([None, 3], F32)
+
+    def ops(fn):
+        graph = tf.function(fn).get_concrete_function(params, y_spec).graph
+        return {op.type for op in graph.get_operations()}
+
+    mine = ops(lambda p, y: spline_from_params(p, 5, 2.0).inverse_and_log_det(y, 1))
+    theirs = ops(lambda p, y: (lambda s: (s.inverse(y), s.inverse_log_det_jacobian(y, 1)))(
+        tfp.bijectors.RationalQuadraticSpline(*(lambda s: (s.bin_widths, s.bin_heights, s.knot_slopes))(
+            spline_from_params(p, 5, 2.0)), range_min=-2.0)))
+    lookups = {"LowerBound", "UpperBound", "GatherV2", "ResourceGather", "GatherNd"}
+    assert theirs & lookups, "TFP's spline no longer looks bins up with searchsorted/gather"
+    assert not mine & lookups, f"RQSpline's density direction looks bins up with {sorted(mine & lookups)}"

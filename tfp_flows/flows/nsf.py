@@ -99,13 +99,13 @@ class NSFFlow(Flow):
         return fn
 
     def _inverse_step(self, bijector, y, event_ndims, context=None):
-        """A spline layer's inverse and its log-det from one MADE pass (TFP's generic calls
-        would run the network twice); any other layer through TFP."""
+        """A spline layer's inverse and its log-det from one MADE pass and one bin lookup
+        (TFP's generic calls would run the network twice); any other layer through TFP."""
         fn = self._splines.get(bijector.name)
         if fn is None:
             return super()._inverse_step(bijector, y, event_ndims, context)
         spline = fn(y, **self._context_kwargs(bijector.name, context))
-        return spline.inverse(y), spline.inverse_log_det_jacobian(y, event_ndims=1)
+        return spline.inverse_and_log_det(y, event_ndims=1)
 
 
 def _zero_output_layers(made, units):
