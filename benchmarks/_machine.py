@@ -46,6 +46,30 @@ def nominal_peak_gflops():
     return {"gflops": cores * ghz * per_cycle, "how": f"{cores} cores x {ghz:.2f} GHz x {per_cycle} FLOP/cycle"}
 
 
+def matmul_gflops(n=2048, reps=20):
+    """The machine's achievable float32 rate by TensorFlow: an n x n product on all cores,
+    best of 3 (TensorFlow is imported here, in the worker that asks)."""
+    import time
+
+    import tensorflow as tf
+
+    a = tf.random.normal([n, n])
+
+    @tf.function
+    def run(a):
+        out = a
+        for _ in range(reps):
+            out = tf.matmul(a, out) * 1e-3
+        return out
+    run(a).numpy()
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        run(a).numpy()
+        best = min(best, time.perf_counter() - t)
+    return 2 * n ** 3 * reps / best / 1e9
+
+
 def load_average():
     try:
         return os.getloadavg()

@@ -32,7 +32,9 @@ own linear map and the activation, nflows' way):
             (the MAF paper's MNIST size; issue 31), against zuko.flows.MAF of that size:
             speed at --image-batches (as seconds per epoch of the 54,000 training images)
             and each worker's peak resident memory (ru_maxrss) at each batch size (zuko
-            only: issue 31's comparison)
+            only: issue 31's comparison); and each library's dense-layer GFLOP/s beside the
+            rate of a 2048 x 2048 product on this machine, the physical limit (at 784
+            dimensions the products are nearly all of a step's work)
 Data: P2's recipe on generated GAS-like rows (`gas_like`, as bench_train.py); for the
 conditional pair the context is 4 of the 8 columns and the density is of the other 4;
 for maf-784, Fashion-MNIST prepared as the MAF paper prepared MNIST when --images DIR
@@ -62,7 +64,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _machine import load_warning, machine  # noqa: E402
+from _machine import load_warning, machine, matmul_gflops  # noqa: E402
 
 FAMILIES = ("nsf", "maf-cond", "realnvp", "spline-coupling", "made-mog", "maf-mog", "maf-784")
 IMAGE_LAYERS, IMAGE_HIDDEN = 5, [1024]  # MAF (5), the MAF paper's MNIST MADE size
@@ -105,6 +107,11 @@ class TFPModel:
 
     def train_steps(self, n):
         return float(self.trainer.train_steps(n)[-1])
+
+    def flops_per_sample(self):
+        """A training step's dense-layer arithmetic per sample (bench_train's count: 2 per
+        multiply-add of every kernel, masked entries included, three passes' worth)."""
+        return 6 * sum(int(np.prod(v.shape)) for v in self.flow.trainable_variables if len(v.shape) == 2)
 
     def test_rows(self):
         from tfp_flows.training import Evaluator
@@ -255,7 +262,9 @@ def worker_main(args):
     model = cls(args.family, args.batch, data, args.layers, args.hidden, args.seed, args.lr)
     if args.warmup:
         model.train_steps(args.warmup)
-    print(json.dumps({"ready": time.perf_counter() - start, "params": model.params}), flush=True)
+    flops = model.flops_per_sample() if hasattr(model, "flops_per_sample") else None
+    print(json.dumps({"ready": time.perf_counter() - start, "params": model.params, "flops_per_sample": flops}),
+          flush=True)
     for line in sys.stdin:
         req = json.loads(line)
         if req["cmd"] == "time":
@@ -263,6 +272,8 @@ def worker_main(args):
             loss = model.train_steps(req["steps"])
             print(json.dumps({"seconds": time.perf_counter() - t, "loss": loss, "peak_rss_mb": peak_rss_mb()}),
                   flush=True)
+        elif req["cmd"] == "peak":
+            print(json.dumps({"gflops": matmul_gflops()}), flush=True)
         elif req["cmd"] == "quality":
             steps = req["steps"]
             model.train_steps(steps)
@@ -412,6 +423,9 @@ def image_benchmark(args):
                 rates[lib].append(steps * batch / reply["seconds"])
                 peaks[lib] = reply["peak_rss_mb"]
         params = {lib: w.info["params"] for lib, w in workers.items()}
+        if "peak_gflops" not in entry:  # the machine's product rate, measured once, alone
+            entry["peak_gflops"] = workers["tfp_flows"].ask(cmd="peak")["gflops"]
+            entry["flops_per_sample"] = workers["tfp_flows"].info["flops_per_sample"]
         for w in workers.values():
             w.close()
         ratios = [a / b for a, b in zip(rates["tfp_flows"], rates["zuko"])]
@@ -419,11 +433,18 @@ def image_benchmark(args):
                "epoch_seconds": {lib: IMAGE_EPOCH / float(np.median(v)) for lib, v in rates.items()},
                "ratio": {"min": float(min(ratios)), "median": float(np.median(ratios)), "max": float(max(ratios))},
                "peak_rss_mb": peaks}
+        # Both libraries multiply kernels of the same shapes (masked entries included), so
+        # one count serves both.
+        row["gflops"] = {lib: entry["flops_per_sample"] * v / 1e9 for lib, v in row["samples_per_second"].items()}
         entry["batches"][str(batch)] = row
         print(f"maf-784, batch {batch}: an epoch of {IMAGE_EPOCH:,} images takes tfp_flows "
               f"{row['epoch_seconds']['tfp_flows']:.1f} s, zuko {row['epoch_seconds']['zuko']:.1f} s; ratio "
               f"{row['ratio']['median']:.2f}x (min {row['ratio']['min']:.2f}, goal {GOAL}x); peak memory tfp_flows "
-              f"{peaks['tfp_flows']:.0f} MB, zuko {peaks['zuko']:.0f} MB; parameters {params}", flush=True)
+              f"{peaks['tfp_flows']:.0f} MB, zuko {peaks['zuko']:.0f} MB; parameters {params}; dense-layer "
+              f"arithmetic tfp_flows {row['gflops']['tfp_flows']:.0f} GFLOP/s, zuko {row['gflops']['zuko']:.0f} "
+              f"GFLOP/s, against {entry['peak_gflops']:.0f} GFLOP/s for a 2048 x 2048 product here "
+              f"({row['gflops']['tfp_flows'] / entry['peak_gflops']:.0%} and "
+              f"{row['gflops']['zuko'] / entry['peak_gflops']:.0%})", flush=True)
     return entry
 
 

@@ -46,7 +46,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _machine import load_warning, machine, nominal_peak_gflops  # noqa: E402
+from _machine import load_warning, machine, matmul_gflops, nominal_peak_gflops  # noqa: E402
 
 TFP_KINDS = ("tfp_flows", "tfp_flows_xla_off", "tfp_plain_step")
 TORCH_KINDS = ("zuko", "nflows")
@@ -171,24 +171,8 @@ class TFPWorker:
         macs = sum(int(np.prod(v.shape)) for v in self.flow.trainable_variables if len(v.shape) == 2)
         return {"train": 3 * 2 * macs, "eval": 2 * macs}
 
-    def matmul_gflops(self, n=2048, reps=20):
-        """The machine's achievable float32 rate: an n x n product on all cores, best of 3."""
-        tf = self.tf
-        a = tf.random.normal([n, n])
-
-        @tf.function
-        def run(a):
-            out = a
-            for _ in range(reps):
-                out = tf.matmul(a, out) * 1e-3
-            return out
-        run(a).numpy()
-        best = float("inf")
-        for _ in range(3):
-            t = time.perf_counter()
-            run(a).numpy()
-            best = min(best, time.perf_counter() - t)
-        return 2 * n ** 3 * reps / best / 1e9
+    def matmul_gflops(self):
+        return matmul_gflops()
 
     def threads(self):
         cfg = self.tf.config.threading

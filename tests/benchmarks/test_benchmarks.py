@@ -202,6 +202,12 @@ def test_families_benchmark_builds_models_of_the_same_size_and_reports(tmp_path)
     image = res["families"]["maf-784"]["batches"]["50"]  # MAF (5) at 784 dimensions, 1024 hidden units
     assert image["params"]["tfp_flows"] == image["params"]["zuko"] > 5 * 784 * 1024
     assert all(mb > 100 for mb in image["peak_rss_mb"].values()) and image["epoch_seconds"]["zuko"] > 0
+    # The physical limit beside the speed: 6 FLOP per kernel entry per training sample (5 MAFs
+    # of 784 -> 1024 -> 2 x 784), the achieved rate from it, and the product rate, measured.
+    fl = res["families"]["maf-784"]["flops_per_sample"]
+    assert fl == 6 * 5 * (784 * 1024 + 1024 * 2 * 784) and res["families"]["maf-784"]["peak_gflops"] > 0
+    for lib, rate in image["samples_per_second"].items():
+        assert image["gflops"][lib] == pytest.approx(fl * rate / 1e9), lib
     for family in ("nsf", "maf-cond", "realnvp"):
         entry = res["families"][family]
         assert entry["params"]["tfp_flows"] == entry["params"]["zuko"], family
