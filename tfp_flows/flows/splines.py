@@ -15,8 +15,8 @@ of K entries) instead of `tf.searchsorted` and six `tf.gather` calls, whose grad
 XLA's CPU backend runs as serial scatters; and the inverse log-det is computed from the
 inverse's own bin and position, not by a second lookup at the inverse's output. Its values
 are TFP's (tests compare all four directions and their gradients with
-`tfb.RationalQuadraticSpline`); a training step of `--flow nsf` runs about 1.4x as fast
-(benchmarks/README.md, "Flow families").
+`tfb.RationalQuadraticSpline`); a training step of `--flow nsf` runs about 1.25x as fast
+(benchmarks/README.md, "2026-12-06").
 
 #### References
 
