@@ -192,7 +192,7 @@ def test_rqspline_gives_tfps_values_and_gradients(dtype, scale, rng):
 
 def test_rqspline_finds_bins_without_searchsorted_or_gather():
     """The point of `RQSpline`: its density direction holds no `tf.searchsorted` and no
-    gather (whose gradients XLA's CPU backend runs as serial scatters), where TFP's does."""
+    gather (whose gradients are scatters), where TFP's does."""
     params = tf.TensorSpec([None, 3, params_per_variable(5)], F32)
     y_spec = tf.TensorSpec([None, 3], F32)
 

@@ -11,12 +11,12 @@ bins and slope 1 everywhere: the identity.
 
 `RQSpline` is TFP's spline with two changes for speed under XLA, which TFP does not
 offer: the bin holding a value is found by comparing it with the knots (a one-hot row
-of K entries) instead of `tf.searchsorted` and six `tf.gather` calls, whose gradients
-XLA's CPU backend runs as serial scatters; and the inverse log-det is computed from the
-inverse's own bin and position, not by a second lookup at the inverse's output. Its values
-are TFP's (tests compare all four directions and their gradients with
-`tfb.RationalQuadraticSpline`); a training step of `--flow nsf` runs about 1.25x as fast
-(benchmarks/README.md, "2026-12-06").
+of K entries, whose gradient is element-wise and fuses with the rest) instead of
+`tf.searchsorted` and six `tf.gather` calls, whose gradients are scatters; and the
+inverse log-det is computed from the inverse's own bin and position, not by a second
+lookup at the inverse's output. Its values are TFP's (tests compare all four directions
+and their gradients with `tfb.RationalQuadraticSpline`); a training step of `--flow nsf`
+runs about 1.25x as fast (benchmarks/README.md, "2026-12-06").
 
 #### References
 
