@@ -87,6 +87,19 @@ class SplineCouplingFlow(Flow):
         conditioned = [f"coupling_{i}" for i in range(layers)] if context_dims else ()
         self.assemble(tfd.MultivariateNormalDiag(loc=tf.zeros(dims, dtype)), bijectors[::-1], self._args,
                       context_dims, conditioned)
+        self._coupling_of = {f"coupling_{i}": cond for i, cond in enumerate(self.conditioners)}
+        self._kept = kept
+
+    def _inverse_step(self, bijector, y, event_ndims, context=None):
+        """A coupling's inverse and log-det from one conditioner pass and one bin lookup
+        (TFP's generic calls would run the conditioner twice); the rotations through TFP."""
+        conditioner = self._coupling_of.get(bijector.name)
+        if conditioner is None:
+            return super()._inverse_step(bijector, y, event_ndims, context)
+        kept, rest = y[..., :self._kept], y[..., self._kept:]
+        spline = conditioner(kept, rest.shape[-1], **self._context_kwargs(bijector.name, context))
+        inverse, log_det = spline.inverse_and_log_det(rest, event_ndims=1)
+        return tf.concat([kept, inverse], axis=-1), log_det
 
     @classmethod
     def from_options(cls, dims: int, options: FlowOptions, seed: int = 0,
