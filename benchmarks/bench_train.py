@@ -171,9 +171,6 @@ class TFPWorker:
         macs = sum(int(np.prod(v.shape)) for v in self.flow.trainable_variables if len(v.shape) == 2)
         return {"train": 3 * 2 * macs, "eval": 2 * macs}
 
-    def matmul_gflops(self):
-        return matmul_gflops()
-
     def threads(self):
         cfg = self.tf.config.threading
         return {"tf_intra_op": cfg.get_intra_op_parallelism_threads() or f"default ({os.cpu_count()})",
@@ -287,7 +284,7 @@ def worker_main(args):
             dt = time.perf_counter() - t
             print(json.dumps({"seconds": dt, "samples_per_s": req["steps"] * args.batch / dt}), flush=True)
         elif req["cmd"] == "peak":
-            print(json.dumps({"gflops": w.matmul_gflops()}), flush=True)
+            print(json.dumps({"gflops": matmul_gflops()}), flush=True)
         elif req["cmd"] == "eval":
             t = time.perf_counter()
             ll = w.score_test()

@@ -16,7 +16,7 @@ import tensorflow_probability as tfp
 from tfp_flows.flows.base import Flow, check_positive_int
 from tfp_flows.flows.options import FlowOptions
 from tfp_flows.flows.splines import params_per_variable, spline_from_params
-from tfp_flows.flows.stacking import conditioner_mlp
+from tfp_flows.flows.stacking import OnePassCouplings, conditioner_mlp
 
 tfb, tfd = tfp.bijectors, tfp.distributions
 
@@ -38,7 +38,7 @@ class _SplineConditioner(tf.Module):
         return spline_from_params(tf.reshape(params, shape), self.bins, self.bound)
 
 
-class SplineCouplingFlow(Flow):
+class SplineCouplingFlow(OnePassCouplings, Flow):
     """x = f(z), z ~ N(0, I_D): `layers` spline couplings, the coordinates rotated between them.
 
     Each coupling keeps the first ceil(D/2) coordinates (after the rotation) and maps the
@@ -90,16 +90,10 @@ class SplineCouplingFlow(Flow):
         self._coupling_of = {f"coupling_{i}": cond for i, cond in enumerate(self.conditioners)}
         self._kept = kept
 
-    def _inverse_step(self, bijector, y, event_ndims, context=None):
-        """A coupling's inverse and log-det from one conditioner pass and one bin lookup
-        (TFP's generic calls would run the conditioner twice); the rotations through TFP."""
-        conditioner = self._coupling_of.get(bijector.name)
-        if conditioner is None:
-            return super()._inverse_step(bijector, y, event_ndims, context)
-        kept, rest = y[..., :self._kept], y[..., self._kept:]
-        spline = conditioner(kept, rest.shape[-1], **self._context_kwargs(bijector.name, context))
-        inverse, log_det = spline.inverse_and_log_det(rest, event_ndims=1)
-        return tf.concat([kept, inverse], axis=-1), log_det
+    @staticmethod
+    def _invert_rest(spline, rest):
+        """The spline's inverse and its log-det from one bin lookup."""
+        return spline.inverse_and_log_det(rest, event_ndims=1)
 
     @classmethod
     def from_options(cls, dims: int, options: FlowOptions, seed: int = 0,

@@ -16,7 +16,8 @@ import tensorflow_probability as tfp
 
 from tfp_flows.flows.base import Flow, check_positive_int
 from tfp_flows.flows.options import FlowOptions
-from tfp_flows.flows.stacking import batch_norm_layers, conditioner_mlp, interleave, options_with, permutations
+from tfp_flows.flows.stacking import (OnePassCouplings, batch_norm_layers, conditioner_mlp, interleave, options_with,
+                                     permutations)
 
 tfb, tfd = tfp.bijectors, tfp.distributions
 
@@ -42,7 +43,7 @@ class _AffineConditioner(tf.Module):
         return shift, LOG_SCALE_BOUND * tf.tanh(raw / LOG_SCALE_BOUND)
 
 
-class RealNVPFlow(Flow):
+class RealNVPFlow(OnePassCouplings, Flow):
     """x = f(z), z ~ N(0, I_D), with f a chain of affine couplings.
 
     Layers, data side first: ``[C_1, BN_1, P_1, ..., C_L, BN_L]``. Coupling C_i keeps
@@ -95,14 +96,8 @@ class RealNVPFlow(Flow):
         self.assemble(base, bijectors, self._args, context_dims, conditioned=conditioned if context_dims else ())
         self.log_prob(tf.zeros([2, dims], dtype), context=tf.zeros([2, context_dims], dtype) if context_dims else None)
 
-    def _inverse_step(self, bijector, y, event_ndims, context=None):
-        """A coupling's inverse, y_kept | (y_rest - shift) exp(-log_scale), and its log-det
-        from one conditioner pass (TFP's `inverse` and `inverse_log_det_jacobian` would
-        each run it); any other layer through TFP. The property tests hold it to TFP's
-        sampling direction."""
-        conditioner = self._coupling_of.get(bijector.name)
-        if conditioner is None:
-            return super()._inverse_step(bijector, y, event_ndims, context)
-        kept, rest = y[..., :self._kept], y[..., self._kept:]
-        shift, log_scale = conditioner(kept, rest.shape[-1], **self._context_kwargs(bijector.name, context))
-        return tf.concat([kept, (rest - shift) * tf.exp(-log_scale)], axis=-1), -tf.reduce_sum(log_scale, axis=-1)
+    @staticmethod
+    def _invert_rest(shift_and_log_scale, rest):
+        """The affine coupling's inverse, (rest - shift) exp(-log_scale), and its log-det."""
+        shift, log_scale = shift_and_log_scale
+        return (rest - shift) * tf.exp(-log_scale), -tf.reduce_sum(log_scale, axis=-1)

@@ -112,9 +112,9 @@ class RQSpline(tfb.RationalQuadraticSpline):
         return _Bin(out_of_bounds, x_k, y_k, w_k, h_k, h_k / w_k, d_k, pick(kd[..., 1:]))
 
     def _knots(self, sizes):
-        lowest = tf.convert_to_tensor(self.range_min, sizes.dtype)
-        cumulative = tf.cumsum(sizes, axis=-1) + lowest[..., tf.newaxis]
-        return tf.concat([tf.broadcast_to(lowest[..., tf.newaxis], tf.shape(cumulative[..., :1])), cumulative], -1)
+        """The K + 1 knot positions: range_min, then range_min plus the running sums."""
+        lowest = tf.convert_to_tensor(self.range_min, sizes.dtype)[..., tf.newaxis]
+        return tf.concat([tf.zeros_like(sizes[..., :1]), tf.cumsum(sizes, axis=-1)], axis=-1) + lowest
 
     def _position(self, y):
         """The bin of each `y` and the relative position t in [0, 1] of its inverse."""

@@ -16,8 +16,8 @@ from tfp_flows.flows.options import FlowOptions
 
 tfb = tfp.bijectors
 
-__all__ = ["batch_norm_layers", "conditional_made", "conditioner_mlp", "interleave", "keras_floatx", "options_with",
-           "permutations"]
+__all__ = ["OnePassCouplings", "batch_norm_layers", "conditional_made", "conditioner_mlp", "interleave", "keras_floatx",
+           "options_with", "permutations"]
 
 
 def options_with(flow_name, options, overrides):
@@ -46,6 +46,27 @@ def conditional_made(context_dims):
     if not context_dims:
         return {}
     return dict(conditional=True, conditional_event_shape=[context_dims], conditional_input_layers="first_layer")
+
+
+class OnePassCouplings:
+    """Mixed into a coupling `Flow`: a coupling layer's inverse and its log-det from one
+    conditioner pass (TFP's `tfb.RealNVP` runs the conditioner for its `inverse` and again
+    for its `inverse_log_det_jacobian`); any other layer through the `Flow` it precedes.
+
+    The subclass sets ``_coupling_of`` (coupling bijector name -> its conditioner, called
+    as ``conditioner(kept, rest_units, conditional_input=...)``) and ``_kept`` (the
+    coordinates each coupling keeps), and defines ``_invert_rest(out, rest)``: the
+    conditioner's output and the transformed coordinates -> (their inverse, its log-det
+    summed over them)."""
+
+    def _inverse_step(self, bijector, y, event_ndims, context=None):
+        conditioner = self._coupling_of.get(bijector.name)
+        if conditioner is None:
+            return super()._inverse_step(bijector, y, event_ndims, context)
+        kept, rest = y[..., :self._kept], y[..., self._kept:]
+        out = conditioner(kept, rest.shape[-1], **self._context_kwargs(bijector.name, context))
+        inverse, log_det = self._invert_rest(out, rest)
+        return tf.concat([kept, inverse], axis=-1), log_det
 
 
 def conditioner_mlp(in_dims, hidden, out_units, activation, seed, dtype):
