@@ -13,6 +13,7 @@ import tensorflow_probability as tfp
 import tf_keras
 
 from tfp_flows.flows.base import Flow, check_positive_int
+from tfp_flows.flows.made import BlockMADE
 from tfp_flows.flows.options import FlowOptions, MAFOptions
 from tfp_flows.flows.stacking import batch_norm_layers, conditional_made, interleave, keras_floatx, options_with, permutations
 
@@ -93,7 +94,7 @@ class MAFFlow(Flow):
         rng = np.random.default_rng(seed)
         with self.name_scope:
             self.made = [
-                tfb.AutoregressiveNetwork(
+                BlockMADE(
                     params=2, event_shape=[dims], hidden_units=hidden_units,
                     activation=activation, dtype=dtype,
                     kernel_initializer=_kernel_initializer(options.init, int(rng.integers(2**31))),

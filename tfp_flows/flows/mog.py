@@ -21,6 +21,7 @@ import tf_keras
 
 from tfp_flows.flows.base import Flow, check_positive_int
 from tfp_flows.flows.maf import MAFFlow
+from tfp_flows.flows.made import BlockMADE
 from tfp_flows.flows.options import FlowOptions
 from tfp_flows.flows.stacking import conditional_made, keras_floatx, options_with
 
@@ -53,7 +54,7 @@ class MADEMixture(tfd.Distribution):
         self._dims, self._components, self._context_dims = int(dims), int(components), int(context_dims)
         rng = np.random.default_rng(seed)
         with tf.name_scope(name):
-            self.made = tfb.AutoregressiveNetwork(
+            self.made = BlockMADE(
                 params=3 * self._components, event_shape=[self._dims], hidden_units=list(hidden_units),
                 activation=activation, dtype=dtype,
                 kernel_initializer=tf_keras.initializers.GlorotUniform(seed=int(rng.integers(2**31))),

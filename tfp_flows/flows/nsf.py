@@ -22,6 +22,7 @@ import tensorflow_probability as tfp
 import tf_keras
 
 from tfp_flows.flows.base import Flow, check_positive_int
+from tfp_flows.flows.made import BlockMADE
 from tfp_flows.flows.options import FlowOptions
 from tfp_flows.flows.splines import params_per_variable, spline_from_params
 from tfp_flows.flows.stacking import batch_norm_layers, conditional_made, interleave, keras_floatx, options_with, permutations
@@ -72,7 +73,7 @@ class NSFFlow(Flow):
         k = params_per_variable(options.bins)
         with self.name_scope:
             self.made = [
-                tfb.AutoregressiveNetwork(
+                BlockMADE(
                     params=k, event_shape=[dims], hidden_units=list(options.hidden_units),
                     activation=options.activation, dtype=dtype,
                     kernel_initializer=tf_keras.initializers.GlorotUniform(seed=int(rng.integers(2**31))),
