@@ -203,11 +203,14 @@ def test_families_benchmark_builds_models_of_the_same_size_and_reports(tmp_path)
     assert image["params"]["tfp_flows"] == image["params"]["zuko"] > 5 * 784 * 1024
     assert all(mb > 100 for mb in image["peak_rss_mb"].values()) and image["epoch_seconds"]["zuko"] > 0
     # The physical limit beside the speed: 6 FLOP per kernel entry per training sample (5 MAFs
-    # of 784 -> 1024 -> 2 x 784), the achieved rate from it, and the product rate, measured.
-    fl = res["families"]["maf-784"]["flops_per_sample"]
-    assert fl == 6 * 5 * (784 * 1024 + 1024 * 2 * 784) and res["families"]["maf-784"]["peak_gflops"] > 0
-    for lib, rate in image["samples_per_second"].items():
-        assert image["gflops"][lib] == pytest.approx(fl * rate / 1e9), lib
+    # of 784 -> 1024 -> 2 x 784; zuko multiplies every entry, the suite's grouped MADEs 62.5%
+    # of them), the achieved rate from it, and the product rate, measured.
+    every, multiplied = res["families"]["maf-784"]["flops_per_sample"]
+    assert every == 6 * 5 * (784 * 1024 + 1024 * 2 * 784) and res["families"]["maf-784"]["peak_gflops"] > 0
+    assert multiplied / every == pytest.approx(0.625, abs=0.01)
+    rates = image["samples_per_second"]
+    assert image["gflops"]["zuko"] == pytest.approx(every * rates["zuko"] / 1e9)
+    assert image["gflops"]["tfp_flows"] == pytest.approx(multiplied * rates["tfp_flows"] / 1e9)
     for family in ("nsf", "maf-cond", "realnvp"):
         entry = res["families"][family]
         assert entry["params"]["tfp_flows"] == entry["params"]["zuko"], family

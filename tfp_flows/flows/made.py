@@ -138,6 +138,14 @@ class BlockMADE(tfb.AutoregressiveNetwork):
             self._grouping = _Grouping(list(zip(masked, plan)), context[0] if self._conditional else None,
                                        tf_keras.activations.get(self._activation))
 
+    def multiplied_entries(self) -> dict:
+        """{kernel.ref(): the entries of it a product multiplies} for each grouped kernel
+        (a kernel multiplied whole is not listed): what an arithmetic count should use."""
+        if self._grouping is None:
+            return {}
+        return {layer.kernel.ref(): sum((end - start) * read for start, end, read in groups)
+                for layer, groups in self._grouping.plan if len(groups) > 1}
+
     def call(self, x, conditional_input=None):
         x = tf.convert_to_tensor(x, dtype=self.dtype, name="x")
         g = self._grouping
