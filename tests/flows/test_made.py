@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfp_flows.flows import made as made_module
 from tfp_flows.flows.made import MIN_ENTRIES, BlockMADE, column_groups, grouped_matmul
 from tfp_flows.flows.maf import MAFFlow
 from tfp_flows.flows.stacking import keras_floatx
@@ -71,6 +72,18 @@ def test_grouped_matmul_values_and_gradients(mask_kind):
     np.testing.assert_allclose(dk_a * mask, dk_b * mask, atol=1e-12)  # masked entries: the constraint's
 
 
+def _count_grouped(monkeypatch):
+    """Record the rows of every grouped product BlockMADE computes from now on."""
+    calls, real = [], made_module.grouped_matmul
+
+    def counting(h, kernel, groups):
+        calls.append(h.shape[0])
+        return real(h, kernel, groups)
+
+    monkeypatch.setattr(made_module, "grouped_matmul", counting)
+    return calls
+
+
 def _pair(dtype, context_dims, **kw):
     made_kw = dict(params=3, event_shape=[12], hidden_units=[40, 30], activation="tanh", dtype=dtype,
                    bias_initializer="glorot_uniform", **kw)
@@ -86,8 +99,9 @@ def _pair(dtype, context_dims, **kw):
 
 @pytest.mark.parametrize("dtype", [tf.float32, tf.float64])
 @pytest.mark.parametrize("context_dims", [0, 4])
-def test_block_made_matches_tfp_network(dtype, context_dims):
+def test_block_made_matches_tfp_network(dtype, context_dims, monkeypatch):
     made, x, c = _pair(dtype, context_dims)
+    calls = _count_grouped(monkeypatch)
     assert made._grouping is not None and all(len(g) > 1 for _, g in made._grouping.plan)
     tol = 1e-12 if dtype == tf.float64 else 2e-6
     with tf.GradientTape(persistent=True) as tape:
@@ -98,6 +112,7 @@ def test_block_made_matches_tfp_network(dtype, context_dims):
         w = tf.cast(tf.reshape(tf.range(tf.size(ours)), ours.shape) % 7 - 3, dtype)
         loss_ours, loss_theirs = tf.reduce_sum(ours * w), tf.reduce_sum(theirs * w)
     np.testing.assert_allclose(ours, theirs, atol=tol)
+    assert calls == [9, 9, 9]  # all three layers took the grouped product
     variables = made.trainable_variables
     g_ours, g_theirs = tape.gradient(loss_ours, [x] + variables), tape.gradient(loss_theirs, [x] + variables)
     masks = {id(layer.kernel): mask for (layer, _), mask in zip(made._grouping.plan, made._masks)}
@@ -159,3 +174,24 @@ def test_maf_flow_with_grouped_made_equals_tfps():
         m._grouping = g
     samples = flow.sample(4, seed=3)
     assert np.all(np.isfinite(flow.log_prob(samples)))
+
+
+def test_batch_of_unknown_size_is_grouped_too(monkeypatch):
+    """The trainer's compiled loop traces the MADEs with a batch of unknown size: the grouped
+    product takes it (its zero blocks sized at run time), with the eager values and gradients."""
+    made, x, _ = _pair(tf.float64, 0)
+
+    def value_and_grads(v):
+        with tf.GradientTape() as tape:
+            tape.watch(v)
+            out = made(v)
+            loss = tf.reduce_sum(out**2)
+        return out, tape.gradient(loss, [v] + made.trainable_variables)
+
+    eager = value_and_grads(x)
+    calls = _count_grouped(monkeypatch)
+    traced = tf.function(value_and_grads, input_signature=[tf.TensorSpec([None, 12], tf.float64)])(x)
+    assert calls == [None, None, None]
+    np.testing.assert_allclose(traced[0], eager[0], atol=1e-12)
+    for a, b in zip(traced[1], eager[1]):
+        np.testing.assert_allclose(a, b, atol=1e-10)
