@@ -35,7 +35,7 @@ own linear map and the activation, nflows' way):
             only: issue 31's comparison); and each library's dense-layer GFLOP/s beside the
             rate of a 2048 x 2048 product on this machine, the physical limit (at 784
             dimensions the products are nearly all of a step's work; the suite's count is
-            of the kernel entries its grouped MADEs multiply, 62.5% of zuko's)
+            of the kernel entries its grouped MADEs multiply, 62.4% of zuko's)
 Data: P2's recipe on generated GAS-like rows (`gas_like`, as bench_train.py); for the
 conditional pair the context is 4 of the 8 columns and the density is of the other 4;
 for maf-784, Fashion-MNIST prepared as the MAF paper prepared MNIST when --images DIR

@@ -139,12 +139,13 @@ class BlockMADE(tfb.AutoregressiveNetwork):
                                        tf_keras.activations.get(self._activation))
 
     def multiplied_entries(self) -> dict:
-        """{kernel.ref(): the entries of it a product multiplies} for each grouped kernel
-        (a kernel multiplied whole is not listed): what an arithmetic count should use."""
+        """{kernel.ref(): the entries of it a product multiplies} for each masked kernel
+        (all of them for one multiplied whole); empty where TFP's network computes every
+        product: what an arithmetic count should use."""
         if self._grouping is None:
             return {}
         return {layer.kernel.ref(): sum((end - start) * read for start, end, read in groups)
-                for layer, groups in self._grouping.plan if len(groups) > 1}
+                for layer, groups in self._grouping.plan}
 
     def call(self, x, conditional_input=None):
         x = tf.convert_to_tensor(x, dtype=self.dtype, name="x")
