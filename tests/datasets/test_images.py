@@ -72,6 +72,10 @@ def test_load_fashion_mnist_checks_shapes_labels_and_names(tmp_path, monkeypatch
     (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(ValueError, match="no t10k-labels-idx1-ubyte.gz .*apt-get install dataset-fashion-mnist"):
         load_fashion_mnist(tmp_path)
+    with pytest.raises(ValueError, match="missing: no such folder"):
+        load_fashion_mnist(tmp_path / "missing")
+    with pytest.raises(ValueError, match="train-images-idx3-ubyte.gz: not a folder"):
+        load_fashion_mnist(tmp_path / "train-images-idx3-ubyte.gz")
 
 
 def test_uncompressed_files_are_found_too(tmp_path, monkeypatch):

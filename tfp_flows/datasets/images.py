@@ -114,6 +114,9 @@ def load_fashion_mnist(folder: Union[str, Path]) -> ImageSet:
       ValueError: one line naming the file at fault.
     """
     folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'} (expected the "
+                         "folder of the four Fashion-MNIST files)")
     arrays = {}
     for name, (shape, _) in FASHION_MNIST.items():
         path = _find(folder, name)
