@@ -94,6 +94,24 @@ def test_csv_tsv_and_parquet_give_the_same_table(tmp_path):
     assert read_table(tmp_path / "numbers.csv", context_columns=["c"]).columns == ["x"]  # the default: the rest
 
 
+def test_a_spreadsheet_csv_with_a_byte_order_mark_and_spaced_names_reads_as_the_plain_one(tmp_path):
+    frame = _sine(40, 3)
+    frame.to_csv(tmp_path / "plain.csv", index=False)
+    text = (tmp_path / "plain.csv").read_text().replace("c,x,note", "c ,x , note", 1)
+    assert text.startswith("c ,x , note")
+    (tmp_path / "excel.csv").write_bytes(b"\xef\xbb\xbf" + text.encode())  # "CSV UTF-8" as spreadsheets save it
+    (tmp_path / "excel.txt").write_bytes(b"\xef\xbb\xbf" + text.replace(",", " ").encode())  # the sniffed reader
+    plain = read_table(tmp_path / "plain.csv", ["x"], ["c"])
+    for name in ("excel.csv", "excel.txt"):
+        excel = read_table(tmp_path / name, ["x"], ["c"])
+        assert excel.columns == ["x"] and excel.context_columns == ["c"]
+        np.testing.assert_array_equal(excel.x, plain.x)
+        np.testing.assert_array_equal(excel.context, plain.context)
+    (tmp_path / "twice.csv").write_text("x,x \n" + "".join(f"{i},{i % 5}\n" for i in range(30)))
+    with pytest.raises(ValueError, match="names column 'x' more than once"):
+        read_table(tmp_path / "twice.csv")
+
+
 def _bad(tmp_path, name, text):
     (tmp_path / name).write_text(text)
     return tmp_path / name
@@ -113,6 +131,7 @@ GOOD_ROWS = "".join(ROWS)
     ("table.xlsx", "a,b\n1,2\n", [], "unknown table type '.xlsx'"),
     ("empty.csv", "", [], "not a readable table"),
     ("inf.csv", "a,b,c\n" + GOOD_ROWS + "1,inf,3\n", [], "column 'b' holds inf at data row 31"),
+    ("damaged.parquet", "PAR1 not a table PAR1", [], "not a readable table (Could not open Parquet"),
 ])
 def test_a_bad_table_is_one_line_naming_the_row_or_column_and_no_run_folder(name, text, argv, fragment, tmp_path,
                                                                              capsys):

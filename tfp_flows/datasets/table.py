@@ -26,6 +26,12 @@ class Table(NamedTuple):
     context_columns: List[str]
 
 
+def _txt_separator(path: Path) -> str:
+    with open(path, encoding="utf-8-sig") as handle:
+        header = handle.readline()
+    return "," if "," in header else r"\s+"
+
+
 def _frame(path: Path):
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
@@ -35,11 +41,15 @@ def _frame(path: Path):
         raise ValueError(f"{path}: no such file")
     try:
         if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        # .txt: whitespace or commas, as pandas' sniffer finds them
-        sep = SUFFIXES[suffix]
-        if sep is None:
-            return pd.read_csv(path, sep=None, engine="python", skipinitialspace=True)
+            try:
+                return pd.read_parquet(path)
+            except ValueError as err:  # pyarrow's ArrowInvalid, e.g. a damaged or non-Parquet file
+                raise OSError(str(err)) from None
+        # .txt: commas when its header line has one, else whitespace. (Not pandas' sniffing
+        # reader: it parses decimals a last bit off round-trip and keeps a spreadsheet's
+        # byte-order mark as an invisible start of the first column's name; this C reader
+        # does neither.)
+        sep = SUFFIXES[suffix] or _txt_separator(path)
         # round_trip: every decimal written by a float64 reads back as the same float64
         return pd.read_csv(path, sep=sep, skipinitialspace=True, float_precision="round_trip")
     except ImportError as err:
@@ -79,7 +89,10 @@ def read_table(path: Union[str, Path], columns: Optional[Sequence[str]] = None, 
     """
     path = Path(path)
     frame = _frame(path)
-    names = [str(c) for c in frame.columns]
+    names = [str(c).strip() for c in frame.columns]  # "a ,b": the names a user types are "a" and "b"
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"{path}: the header names column {repeated[0]!r} more than once")
     frame.columns = names
     context_columns = list(context_columns or [])
     columns = list(columns) if columns else [n for n in names if n not in context_columns]
