@@ -112,6 +112,15 @@ def test_a_spreadsheet_csv_with_a_byte_order_mark_and_spaced_names_reads_as_the_
         read_table(tmp_path / "twice.csv")
 
 
+def test_a_two_valued_column_is_refused_as_a_density_but_taken_as_a_context(tmp_path):
+    path = tmp_path / "flag.csv"
+    path.write_text("x,flag\n" + "".join(f"{np.sin(i)},{i % 2}\n" for i in range(40)))
+    with pytest.raises(ValueError, match="column 'flag' takes only two values"):
+        read_table(path)
+    table = read_table(path, context_columns=["flag"])
+    assert table.columns == ["x"] and sorted(set(table.context[:, 0])) == [0.0, 1.0]
+
+
 def _bad(tmp_path, name, text):
     (tmp_path / name).write_text(text)
     return tmp_path / name
@@ -132,6 +141,10 @@ GOOD_ROWS = "".join(ROWS)
     ("empty.csv", "", [], "not a readable table"),
     ("inf.csv", "a,b,c\n" + GOOD_ROWS + "1,inf,3\n", [], "column 'b' holds inf at data row 31"),
     ("damaged.parquet", "PAR1 not a table PAR1", [], "not a readable table (Could not open Parquet"),
+    ("semicolons.csv", "a;b;c\n" + GOOD_ROWS.replace(",", ";"), [],
+     "the header reads as one column, 'a;b;c': a .csv table is separated by commas"),
+    ("yes_no.csv", "a,b,c\n" + "".join(f"{i},{i % 2 == 0},{i % 7}\n" for i in range(30)), [],
+     "column 'b' takes only two values (0 and 1)"),
 ])
 def test_a_bad_table_is_one_line_naming_the_row_or_column_and_no_run_folder(name, text, argv, fragment, tmp_path,
                                                                              capsys):
