@@ -285,6 +285,16 @@ def test_all_finite_sees_every_non_finite_value(mode):
             tensors[where].flat[-1] = bad
             assert not bool(fn([tf.constant(t) for t in tensors])), (bad, where)
     assert bool(fn([tf.constant(np.float32(3e38)) * tf.ones([5])]))  # large is still finite
+    # a matrix of at least MATVEC_CHECK_ENTRIES entries, which the compiled check reads by a product
+    from tfp_flows.training.steps import MATVEC_CHECK_ENTRIES
+
+    big = np.full((MATVEC_CHECK_ENTRIES // 128, 128), 3e38, np.float32)  # every row's sum would overflow
+    assert bool(fn([tf.constant(2.0), tf.constant(big)]))
+    for bad in (np.nan, np.inf, -np.inf):
+        for where in (0, 4321, big.size - 1):
+            mangled = big.copy()
+            mangled.flat[where] = bad
+            assert not bool(fn([tf.constant(2.0), tf.constant(mangled)])), (bad, where)
 
 
 def test_compiled_loop_computes_the_finite_flag_once():
@@ -307,8 +317,9 @@ def test_compiled_loop_computes_the_finite_flag_once():
     hlo = run.experimental_get_compiler_ir(inputs, n)(stage="optimized_hlo")
     tensors = 1 + len(variables)
     assert len(variables) >= 20
-    # one minimum per tensor and one over them, plus a few for other reasons
-    assert hlo.count(" minimum(") <= tensors + 10, hlo.count(" minimum(")
+    # one minimum per tensor and one over them at each of the loop's two places that
+    # compute a step (step 0 before the loop, the rest in it), plus a few for other reasons
+    assert hlo.count(" minimum(") <= 2 * tensors + 10, hlo.count(" minimum(")
     losses, applied = run(inputs, n)
     assert int(applied) == 2 and np.all(np.isfinite(losses.numpy()[:2]))
 
@@ -335,6 +346,55 @@ def test_a_step_with_a_finite_loss_but_an_infinite_gradient_is_not_applied(jit_c
     assert int(applied) == 2 and int(step.numpy()) == 2
     assert w.numpy()[0] == 0.0 and np.isfinite(losses.numpy()[2])
     np.testing.assert_array_equal(w.numpy(), [0.0, 4.0])
+
+
+@pytest.mark.parametrize("n, bad_step", [(0, None), (1, None), (4, None), (5, None), (5, 0), (5, 2), (5, 4)])
+def test_the_staggered_xla_loop_takes_the_same_steps_as_the_conditional_one(n, bad_step):
+    """With XLA the loop applies each step's gradients at the start of the next pass
+    (steps.py, `_staggered_loop_of_steps`). Against the loop that applies each step
+    behind ``if finite:`` (`_loop_of_steps`, compiled the same way): the same losses,
+    steps applied, counters, weights, Adam state and batch-norm statistics, for no step,
+    one, some, all, and a step whose loss is NaN at the start, the middle or the end."""
+    import tf_keras
+
+    from tfp_flows.training import make_train_loop
+    from tfp_flows.training.steps import _loop_of_steps, loss_and_gradients
+
+    data = np.random.default_rng(1).normal(size=(60, 3)).astype(np.float32)
+    results = []
+    for staggered in (False, True):
+        flow = MAFFlow(3, layers=2, hidden_units=(8, 8), seed=0)  # with batch norm: a loss moves its statistics
+        optimizer = tf_keras.optimizers.Adam(1e-2)
+        optimizer.build(flow.trainable_variables)
+        step, counter = tf.Variable(7, dtype=tf.int64), tf.Variable(0, dtype=tf.int64)
+        variables = flow.trainable_variables
+
+        def loss(row, t, flow=flow):
+            value = -tf.reduce_mean(flow.log_prob(tf.gather(data, row), training=True))
+            return value + (np.nan if bad_step is not None else 0.0) * tf.cast(t == 7 + (bad_step or 0), tf.float32)
+
+        if staggered:
+            run = make_train_loop(loss, variables, optimizer, step, counters=(counter,), jit_compile=True)
+        else:
+            run = _loop_of_steps(lambda row, t, v=variables: loss_and_gradients(loss, v, row, t, compiled=True),
+                                 lambda g, o=optimizer, v=variables: o.apply_gradients(zip(g, v)), step, (counter,),
+                                 True, tf.TensorSpec([None, None], tf.int32))
+        losses, applied = run(tf.constant(np.arange(50).reshape(5, 10) % 60, tf.int32), tf.constant(n))
+        state = [v.numpy() for v in flow.variables] + [v.numpy() for v in optimizer.variables()]
+        results.append((losses.numpy(), int(applied), int(step.numpy()), int(counter.numpy()), state))
+    (old_losses, old_applied, *old_counts, old_state), (new_losses, new_applied, *new_counts, new_state) = results
+    expected = n if bad_step is None else min(n, bad_step)
+    assert old_applied == new_applied == expected
+    assert old_counts == new_counts == [7 + expected, expected]
+    np.testing.assert_allclose(new_losses, old_losses, rtol=1e-6)
+    assert np.all(new_losses[n:] == 0) and (bad_step is None or n == 0 or np.isnan(new_losses[bad_step]))
+    assert len(old_state) == len(new_state) > 20
+    for a, b in zip(old_state, new_state):
+        np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-9)
+    if n == 0:  # compiling the loop runs it for no step: nothing may move
+        fresh = MAFFlow(3, layers=2, hidden_units=(8, 8), seed=0)
+        for a, b in zip(fresh.variables, new_state):
+            np.testing.assert_array_equal(b, a.numpy())
 
 
 def test_trainer_takes_a_flow_and_one_batch_size(splits):
@@ -453,9 +513,10 @@ def test_compiling_ahead_changes_nothing_and_reports_errors(splits):
             Traced.threads.clear()
             with trainer.compiling_in_background():
                 pass
-            # XLA's loop is traced and compiled in the thread; the short batch's loop is
+            # XLA's loop is traced and compiled in the thread (its trace builds the loss
+            # twice: step 0 before the loop, the others in it); the short batch's loop is
             # traced on leaving the block, in this thread, while XLA compiles.
-            assert Traced.threads == ["compile", threading.current_thread().name]
+            assert Traced.threads == ["compile", "compile", threading.current_thread().name]
             assert int(trainer.state["step"].numpy()) == 0
             traces = (trainer._loop.experimental_get_tracing_count(),
                       trainer._short_loop.experimental_get_tracing_count())
