@@ -317,9 +317,8 @@ def test_compiled_loop_computes_the_finite_flag_once():
     hlo = run.experimental_get_compiler_ir(inputs, n)(stage="optimized_hlo")
     tensors = 1 + len(variables)
     assert len(variables) >= 20
-    # one minimum per tensor and one over them at each of the loop's two places that
-    # compute a step (step 0 before the loop, the rest in it), plus a few for other reasons
-    assert hlo.count(" minimum(") <= 2 * tensors + 10, hlo.count(" minimum(")
+    # one minimum per tensor and one over them, plus a few for other reasons
+    assert hlo.count(" minimum(") <= tensors + 10, hlo.count(" minimum(")
     losses, applied = run(inputs, n)
     assert int(applied) == 2 and np.all(np.isfinite(losses.numpy()[:2]))
 
@@ -360,10 +359,12 @@ def test_the_staggered_xla_loop_takes_the_same_steps_as_the_conditional_one(n, b
     from tfp_flows.training import make_train_loop
     from tfp_flows.training.steps import _loop_of_steps, loss_and_gradients
 
-    data = np.random.default_rng(1).normal(size=(60, 3)).astype(np.float32)
+    # float64: Adam divides by the root of tiny second moments, so float32 rounding that
+    # two compilations order differently grows to 1e-5 within five steps
+    data = np.random.default_rng(1).normal(size=(60, 3))
     results = []
     for staggered in (False, True):
-        flow = MAFFlow(3, layers=2, hidden_units=(8, 8), seed=0)  # with batch norm: a loss moves its statistics
+        flow = MAFFlow(3, layers=2, hidden_units=(8, 8), seed=0, dtype=tf.float64)  # with batch norm: a loss moves its statistics
         optimizer = tf_keras.optimizers.Adam(1e-2)
         optimizer.build(flow.trainable_variables)
         step, counter = tf.Variable(7, dtype=tf.int64), tf.Variable(0, dtype=tf.int64)
@@ -371,10 +372,11 @@ def test_the_staggered_xla_loop_takes_the_same_steps_as_the_conditional_one(n, b
 
         def loss(row, t, flow=flow):
             value = -tf.reduce_mean(flow.log_prob(tf.gather(data, row), training=True))
-            return value + (np.nan if bad_step is not None else 0.0) * tf.cast(t == 7 + (bad_step or 0), tf.float32)
+            return value + (np.nan if bad_step is not None else 0.0) * tf.cast(t == 7 + (bad_step or 0), tf.float64)
 
         if staggered:
-            run = make_train_loop(loss, variables, optimizer, step, counters=(counter,), jit_compile=True)
+            run = make_train_loop(loss, variables, optimizer, step, counters=(counter,), jit_compile=True,
+                                  staggered=True)
         else:
             run = _loop_of_steps(lambda row, t, v=variables: loss_and_gradients(loss, v, row, t, compiled=True),
                                  lambda g, o=optimizer, v=variables: o.apply_gradients(zip(g, v)), step, (counter,),
@@ -390,11 +392,35 @@ def test_the_staggered_xla_loop_takes_the_same_steps_as_the_conditional_one(n, b
     assert np.all(new_losses[n:] == 0) and (bad_step is None or n == 0 or np.isnan(new_losses[bad_step]))
     assert len(old_state) == len(new_state) > 20
     for a, b in zip(old_state, new_state):
-        np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12)
     if n == 0:  # compiling the loop runs it for no step: nothing may move
-        fresh = MAFFlow(3, layers=2, hidden_units=(8, 8), seed=0)
+        fresh = MAFFlow(3, layers=2, hidden_units=(8, 8), seed=0, dtype=tf.float64)
         for a, b in zip(fresh.variables, new_state):
             np.testing.assert_array_equal(b, a.numpy())
+
+
+def test_only_a_large_model_gets_the_staggered_loop_by_default():
+    """The staggered loop traces the loss twice (step 0, then the loop); the default
+    takes it from STAGGER_FROM trainable values on, and only with XLA."""
+    import tf_keras
+
+    from tfp_flows.training import make_train_loop
+    from tfp_flows.training.steps import STAGGER_FROM
+
+    for size, jit_compile, traces in ((STAGGER_FROM, True, 2), (STAGGER_FROM - 1, True, 1), (STAGGER_FROM, False, 1)):
+        w = tf.Variable(tf.zeros([size]))
+        optimizer = tf_keras.optimizers.SGD(0.1)
+        optimizer.build([w])
+        built = []
+
+        def loss(row, t, w=w, built=built):
+            built.append(1)
+            return tf.reduce_sum(tf.square(w - 1.0))
+
+        run = make_train_loop(loss, [w], optimizer, tf.Variable(0, dtype=tf.int64), jit_compile=jit_compile)
+        losses, applied = run(tf.zeros([2, 1], tf.int32), tf.constant(2))
+        assert len(built) == traces and int(applied) == 2, (size, jit_compile, len(built))
+        np.testing.assert_allclose(losses.numpy(), [size, size * 0.64], rtol=1e-4)  # (1 - 0.2)^2 after a step
 
 
 def test_trainer_takes_a_flow_and_one_batch_size(splits):
@@ -513,10 +539,9 @@ def test_compiling_ahead_changes_nothing_and_reports_errors(splits):
             Traced.threads.clear()
             with trainer.compiling_in_background():
                 pass
-            # XLA's loop is traced and compiled in the thread (its trace builds the loss
-            # twice: step 0 before the loop, the others in it); the short batch's loop is
+            # XLA's loop is traced and compiled in the thread; the short batch's loop is
             # traced on leaving the block, in this thread, while XLA compiles.
-            assert Traced.threads == ["compile", "compile", threading.current_thread().name]
+            assert Traced.threads == ["compile", threading.current_thread().name]
             assert int(trainer.state["step"].numpy()) == 0
             traces = (trainer._loop.experimental_get_tracing_count(),
                       trainer._short_loop.experimental_get_tracing_count())

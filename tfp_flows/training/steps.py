@@ -57,6 +57,10 @@ def all_finite(tensors, compiled=False):
     return tf.reduce_min(smallest) > 0.5
 
 
+# make_train_loop staggers XLA's steps from this many trainable values on: MAF (5) at 784
+# dimensions (12M) gains 1.5x at batch 100; P2's MAF (126,000) gains nothing and would
+# take 18 s to compile instead of 10 (benchmarks/README.md, "2026-12-07").
+STAGGER_FROM = 2**20
 MATVEC_CHECK_ENTRIES = 2**16  # all_finite's product check from this many entries on (P2's kernels stay below)
 
 
@@ -72,7 +76,8 @@ def _matvec_checkable(t):
 
 def make_train_loop(loss_fn: Callable[..., tf.Tensor], variables: Sequence[tf.Variable], optimizer: Any,
                     step_counter: tf.Variable, counters: Sequence[tf.Variable] = (), jit_compile: bool = False,
-                    input_spec: Optional[tf.TensorSpec] = None) -> Callable[..., Tuple[tf.Tensor, tf.Tensor]]:
+                    input_spec: Optional[tf.TensorSpec] = None,
+                    staggered: Optional[bool] = None) -> Callable[..., Tuple[tf.Tensor, tf.Tensor]]:
     """Several training steps per compiled call: `run(inputs, n) -> (losses, applied)`.
 
     `inputs` is an int32 [k, width] array, one row per step (for maximum likelihood the
@@ -90,6 +95,11 @@ def make_train_loop(loss_fn: Callable[..., tf.Tensor], variables: Sequence[tf.Va
     and vary `n`: with ``jit_compile=True`` XLA compiles once per shape. `input_spec`
     replaces the int32 [k, width] signature (benchmarks/bench_gas_input.py feeds float
     batches [k, batch, D] this way).
+
+    `staggered` (XLA only; default: when the variables hold at least `STAGGER_FROM`
+    values): the same steps, arranged so that no step's update waits behind a
+    conditional (`_staggered_loop_of_steps`); it compiles the step twice, which a small
+    model does not win back.
     """
     variables = list(variables)
     input_spec = input_spec or tf.TensorSpec([None, None], tf.int32)
@@ -100,7 +110,9 @@ def make_train_loop(loss_fn: Callable[..., tf.Tensor], variables: Sequence[tf.Va
     def apply(grads):
         optimizer.apply_gradients(zip(grads, variables))
 
-    if jit_compile:
+    if staggered is None:
+        staggered = sum(int(v.shape.num_elements() or 0) for v in variables) >= STAGGER_FROM
+    if jit_compile and staggered:
         return _staggered_loop_of_steps(compute, apply, variables, step_counter, counters, input_spec)
     return _loop_of_steps(compute, apply, step_counter, counters, jit_compile, input_spec)
 
@@ -115,8 +127,9 @@ def _staggered_loop_of_steps(compute, apply, variables, step_counter, counters, 
     Why: with the update inside ``if finite:``, XLA waits for every gradient and
     materialises them all before any variable is updated; a step of MAF (5) at 784
     dimensions, batch 100, took 74-77 ms in that form and 54 ms in this one (a scratch
-    timer, 20 steps per call; benchmarks/README.md, "The trainer's loop at 784
-    dimensions"). P2's small model is unaffected either way.
+    timer, 20 steps per call; benchmarks/README.md, "2026-12-07: the trainer's loop at
+    784 dimensions"). P2's model runs no faster this way and compiles in 18 s instead
+    of 10 (the step is compiled twice), so `make_train_loop` staggers large models only.
     """
     counters = [step_counter, *counters]
     apply = tf.autograph.experimental.do_not_convert(apply)
