@@ -61,6 +61,14 @@ def all_finite(tensors, compiled=False):
 # dimensions (12M) gains 1.5x at batch 100; P2's MAF (126,000) gains nothing and would
 # take 18 s to compile instead of 10 (benchmarks/README.md, "2026-12-07").
 STAGGER_FROM = 2**20
+
+
+def stagger_pays() -> bool:
+    """Whether this TensorFlow's XLA gains from the staggered loop: TF 2.17 and later. On
+    TF 2.16 MAF (5) at 784 dimensions ran no faster staggered (0.94x zuko at batch 100,
+    0.95-0.98x conditional) and its peak memory rose by 300-450 MB."""
+    major, minor = (int(x) for x in tf.__version__.split(".")[:2])
+    return (major, minor) >= (2, 17)
 MATVEC_CHECK_ENTRIES = 2**16  # all_finite's product check from this many entries on (P2's kernels stay below)
 
 
@@ -96,8 +104,8 @@ def make_train_loop(loss_fn: Callable[..., tf.Tensor], variables: Sequence[tf.Va
     replaces the int32 [k, width] signature (benchmarks/bench_gas_input.py feeds float
     batches [k, batch, D] this way).
 
-    `staggered` (XLA only; default: when the variables hold at least `STAGGER_FROM`
-    values): the same steps, arranged so that no step's update waits behind a
+    `staggered` (XLA only; default: on TF 2.17 and later, when the variables hold at
+    least `STAGGER_FROM` values): the same steps, arranged so that no step's update waits behind a
     conditional (`_staggered_loop_of_steps`); it compiles the step twice, which a small
     model does not win back.
     """
@@ -111,7 +119,7 @@ def make_train_loop(loss_fn: Callable[..., tf.Tensor], variables: Sequence[tf.Va
         optimizer.apply_gradients(zip(grads, variables))
 
     if staggered is None:
-        staggered = sum(int(v.shape.num_elements() or 0) for v in variables) >= STAGGER_FROM
+        staggered = stagger_pays() and sum(int(v.shape.num_elements() or 0) for v in variables) >= STAGGER_FROM
     if jit_compile and staggered:
         return _staggered_loop_of_steps(compute, apply, variables, step_counter, counters, input_spec)
     return _loop_of_steps(compute, apply, step_counter, counters, jit_compile, input_spec)
