@@ -111,7 +111,7 @@ def test_the_bits_per_pixel_curve_is_the_validation_log_likelihood_on_the_pixel_
 
 
 @pytest.mark.parametrize("argv, fragment", [
-    (["--data", "{tmp}/missing"], "no train-images-idx3-ubyte.gz"),
+    (["--data", "{tmp}/missing"], "missing: no such folder"),
     (["--models", "gaussian", "--train-images", "100"], "needs more than 784 training images of each class"),
     (["--models", "made", "made"], "must list each value once"),
     (["--train-images", "500"], "there are 108 training images"),
