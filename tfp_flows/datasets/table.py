@@ -90,8 +90,8 @@ def read_table(path: Union[str, Path], columns: Optional[Sequence[str]] = None, 
     path = Path(path)
     frame = _frame(path)
     names = [str(c).strip() for c in frame.columns]  # "a ,b": the names a user types are "a" and "b"
-    marks = [m for m in ";\t|" if len(names) == 1 and m in names[0] and len(frame) and m in str(frame.iloc[0, 0])]
-    if marks:  # one column whose name and first value hold the same mark: another separator
+    if len(names) == 1 and len(frame) and any(m in names[0] and m in str(frame.iloc[0, 0]) for m in ";\t|"):
+        # one column whose name and first value hold the same mark: another separator
         separated = {".csv": "commas", ".txt": "commas or whitespace"}.get(path.suffix.lower(), "tabs")
         raise ValueError(f"{path}: the header reads as one column, {names[0]!r}: a {path.suffix} table is "
                          f"separated by {separated} (.csv: commas, .tsv: tabs, .txt: commas or whitespace)")
@@ -120,10 +120,10 @@ def read_table(path: Union[str, Path], columns: Optional[Sequence[str]] = None, 
     if not len(frame):
         raise ValueError(f"{path}: no data rows")
     for name, values in zip(columns, x.T if check_spread else ()):
-        if np.ptp(values) == 0:
+        kinds = np.unique(values)
+        if len(kinds) == 1:
             raise ValueError(f"{path}: column {name!r} is constant ({values[0]:g} in every row): it has no "
                              "density to learn; leave it out with --columns")
-        kinds = np.unique(values)
         if len(kinds) == 2:  # a yes/no column: its density is two spikes
             raise ValueError(f"{path}: column {name!r} takes only two values ({kinds[0]:g} and {kinds[1]:g}): a "
                              "flow learns densities of continuous values; make it a --context-columns or "

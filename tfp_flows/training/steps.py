@@ -4,6 +4,8 @@ from typing import Any, Callable, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
+from tfp_flows.training.evaluation import xla_pays
+
 try:  # XLA's optimization barrier; TensorFlow has it only in this module (see all_finite)
     from tensorflow.compiler.tf2xla.python.xla import optimization_barrier as _xla_barrier
 except ImportError:  # pragma: no cover - a TensorFlow without it: the same answer, compiled more slowly
@@ -67,8 +69,9 @@ def stagger_pays() -> bool:
     """Whether this TensorFlow's XLA gains from the staggered loop: TF 2.17 and later. On
     TF 2.16 MAF (5) at 784 dimensions ran no faster staggered (0.94x zuko at batch 100,
     0.95-0.98x conditional) and its peak memory rose by 300-450 MB."""
-    major, minor = (int(x) for x in tf.__version__.split(".")[:2])
-    return (major, minor) >= (2, 17)
+    return xla_pays()  # the same TensorFlow versions as the evaluator's XLA rule
+
+
 MATVEC_CHECK_ENTRIES = 2**16  # all_finite's product check from this many entries on (P2's kernels stay below)
 
 
