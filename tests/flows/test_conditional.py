@@ -81,12 +81,68 @@ def test_a_made_mog_density_integrates_to_one():
     its mass, exp(log p) sums to 1 (to the grid's resolution), with and without a context."""
     flow = perturbed(lambda seed: MADEMoGFlow(2, hidden_units=(8,), components=3, seed=seed, dtype=F64,
                                               context_dims=1), seed=3)
-    grid = np.linspace(-12, 12, 601)
+    grid = np.linspace(-20, 20, 1001)
     step = grid[1] - grid[0]
     xx = np.stack(np.meshgrid(grid, grid, indexing="ij"), -1).reshape(-1, 2)
     for value in (-1.0, 0.5):
         density = np.exp(flow.log_prob(tf.constant(xx), context=tf.constant([value], F64)).numpy())
         assert abs(density.sum() * step ** 2 - 1) < 2e-3
+
+
+@pytest.mark.parametrize("form", ["exp", "softplus"])
+def test_a_made_mog_log_density_is_tfps_mixture_of_its_components(form):
+    """MADEMixture writes its log-density out (for speed); it equals TFP's
+    `MixtureSameFamily` of Categorical and Normal over the same outputs, for both scale
+    forms, with a context, near the modes and far in the tails; and each form makes the
+    scale it names of the MADE's raw output."""
+    from tfp_flows.flows.mog import MIN_SCALE
+
+    rng = np.random.default_rng(11)
+    flow = perturbed(lambda seed: MADEMoGFlow(3, hidden_units=(8,), components=4, seed=seed, dtype=F64,
+                                              context_dims=2, mixture_scale=form), seed=2, scale=0.8)
+    base = flow.base
+    x = tf.constant(np.concatenate([rng.normal(size=(20, 3)), 30 * rng.normal(size=(5, 3))]), F64)
+    c = tf.constant(rng.normal(size=(25, 2)), F64)
+    reference = tf.reduce_sum(base._conditionals(x, c).log_prob(x), axis=-1).numpy()
+    np.testing.assert_allclose(base.log_prob(x, conditional_input=c).numpy(), reference, rtol=1e-12, atol=1e-9)
+    raw = tf.split(base.made(x, conditional_input=c) + base.offset, 3, axis=-1)[2].numpy()
+    made = {"exp": lambda r: np.exp(r / 2), "softplus": lambda r: np.logaddexp(0, r + np.log(np.expm1(1.0)))}[form]
+    np.testing.assert_allclose(base._mixture_parameters(x, c)[2].numpy(), MIN_SCALE + made(raw), rtol=1e-12)
+
+
+def test_a_runaway_mog_scale_output_stays_finite():
+    """An exp scale is taken of min(r / 2, MAX_LOG_SCALE): an output driven far up (a diverging
+    run) gives a huge but finite scale, so the log-density stays finite in float32."""
+    flow = MADEMoGFlow(3, hidden_units=(8,), components=2, seed=0, dtype=tf.float32)
+    offset = flow.base.offset.numpy()
+    offset[:, 4:] = 500.0  # [logits | locations | scales], 2 components each
+    flow.base.offset.assign(offset)
+    values = flow.log_prob(tf.constant(np.random.default_rng(0).normal(size=(8, 3)), tf.float32)).numpy()
+    assert np.isfinite(values).all() and values.max() < -50
+
+
+@pytest.mark.parametrize("family", ["made-mog", "maf-mog"])
+def test_a_mog_run_recorded_before_the_scale_setting_is_rebuilt_with_softplus(family, tmp_path):
+    """Run folders record a flow's config; one written before `mixture_scale` existed was
+    trained with softplus scales, and rebuilding it from that record (what `tfp-flows-score`
+    and `export` do) gives back the same density from the saved weights. New flows record
+    the form they use (exp by default)."""
+    from tfp_flows.flows import flow_from_record
+
+    assert build_flow(family, 3, None).config["mixture_scale"] == "exp"
+    old = perturbed(lambda seed: flow_class(family)(3, layers=2, hidden_units=(8,), components=3, seed=seed,
+                                                    dtype=F64, mixture_scale="softplus"), seed=4)
+    record = {k: v for k, v in old.config.items() if k != "mixture_scale"}
+    path = tf.train.Checkpoint(flow=old).write(str(tmp_path / "weights"))
+    rebuilt = flow_from_record(family, record)
+    assert rebuilt.config["mixture_scale"] == "softplus"
+    tf.train.Checkpoint(flow=rebuilt).read(path).assert_existing_objects_matched()
+    x = tf.constant(np.random.default_rng(1).normal(size=(6, 3)), F64)
+    np.testing.assert_allclose(rebuilt.log_prob(x).numpy(), old.log_prob(x).numpy(), rtol=1e-12)
+    as_exp = flow_from_record(family, {**record, "mixture_scale": "exp"})
+    tf.train.Checkpoint(flow=as_exp).read(path).assert_existing_objects_matched()
+    assert np.abs(as_exp.log_prob(x).numpy() - old.log_prob(x).numpy()).max() > 1e-3
+
 
 
 def test_the_context_reaches_every_layer_when_sampling(family):

@@ -57,6 +57,18 @@ def test_retrain_deletes_only_a_run_of_the_same_settings(tmp_path):
     assert (tmp_path / "o" / "results.json").exists() and run.path.name == "o-b"
 
 
+def test_a_setting_recorded_later_reads_as_what_earlier_runs_had():
+    """A MoG run recorded before `mixture_scale` existed was trained with softplus: it
+    matches a new run that asks for softplus, not one that asks for exp, and a record
+    without the key still matches a new one without it."""
+    old = {"model": {"components": 10}, "lr": 1e-3}
+    assert differing_settings(old, {"model": {"components": 10, "mixture_scale": "softplus"}, "lr": 1e-3}) == []
+    assert differing_settings(old, {"model": {"components": 10, "mixture_scale": "exp"}, "lr": 1e-3}) == [
+        "model.mixture_scale"]
+    assert differing_settings(old, old) == []
+    assert differing_settings({"model": {"mixture_scale": "softplus"}}, {"model": {}}) == ["model.mixture_scale"]
+
+
 def test_differing_settings_names_nested_and_missing_keys():
     assert differing_settings({"a": 1, "b": {"c": 2, "d": 3}}, {"a": 1, "b": {"c": 5}, "e": 0}) == [
         "b.c", "b.d", "e"]

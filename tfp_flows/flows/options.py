@@ -38,6 +38,11 @@ class FlowOptions:
     components: int = field(default=10, metadata={
         "help": "Gaussians per conditional of a MADE MoG (made-mog, and maf-mog's base)",
         "families": ("made-mog", "maf-mog")})
+    mixture_scale: str = field(default="exp", metadata={
+        "help": "each Gaussian's scale from its network output r: 1e-3 + exp(r / 2), r a log-variance (the "
+                "MAF paper's code outputs log precisions), or 1e-3 + softplus(r) (the suite's earlier form: a "
+                "run folder that does not record this setting was trained with it)",
+        "choices": ("exp", "softplus"), "families": ("made-mog", "maf-mog")})
 
 
 # The name the options had while MAF was the only density family.

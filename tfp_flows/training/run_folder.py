@@ -27,12 +27,20 @@ __all__ = ["RUN_KINDS", "RunFolder", "differing_settings"]
 RUN_KINDS = ("gas", "images", "speech", "table", "vi")
 
 
+# Settings recorded only from some point on, with the value every run before had: a
+# setting missing from an old run's record reads as that value where the new run has it
+# (so an old MoG run resumes with `--mixture-scale softplus`, and only with it).
+RECORDED_LATER = {"mixture_scale": "softplus"}
+
+
 def differing_settings(old: Dict[str, Any], new: Dict[str, Any], prefix: str = "") -> List[str]:
     """The dotted names of the settings that differ between two settings dicts (nested
-    dicts compared key by key; a key present in one only counts as differing)."""
+    dicts compared key by key; a key present in one only counts as differing, but a key
+    of `RECORDED_LATER` missing from `old` reads as its value there)."""
     names = []
     for key in sorted(set(old) | set(new), key=str):
-        a, b = old.get(key, _MISSING), new.get(key, _MISSING)
+        earlier = RECORDED_LATER.get(key, _MISSING) if key in new else _MISSING
+        a, b = old.get(key, earlier), new.get(key, _MISSING)
         if isinstance(a, dict) and isinstance(b, dict):
             names += differing_settings(a, b, f"{prefix}{key}.")
         elif a != b:
