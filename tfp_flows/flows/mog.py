@@ -30,7 +30,7 @@ import tf_keras
 from tfp_flows.flows.base import Flow, check_positive_int
 from tfp_flows.flows.maf import MAFFlow
 from tfp_flows.flows.made import BlockMADE
-from tfp_flows.flows.options import FlowOptions
+from tfp_flows.flows.options import RECORDED_LATER, FlowOptions
 from tfp_flows.flows.stacking import conditional_made, keras_floatx, options_with
 
 tfb, tfd = tfp.bijectors, tfp.distributions
@@ -197,4 +197,4 @@ class MAFMoGFlow(MAFFlow):
 def _with_recorded_scale(config: dict) -> dict:
     """A MoG flow's recorded config, read as it was trained: one recorded before
     ``mixture_scale`` existed used softplus scales."""
-    return {"mixture_scale": "softplus", **config}
+    return {"mixture_scale": RECORDED_LATER["mixture_scale"], **config}

@@ -7,7 +7,7 @@ settings record only what its family used."""
 from dataclasses import dataclass, field, fields
 from typing import List
 
-__all__ = ["FlowOptions", "MAFOptions", "fields_for"]
+__all__ = ["FlowOptions", "MAFOptions", "RECORDED_LATER", "fields_for"]
 
 
 @dataclass
@@ -44,6 +44,11 @@ class FlowOptions:
                 "run folder that does not record this setting was trained with it)",
         "choices": ("exp", "softplus"), "families": ("made-mog", "maf-mog")})
 
+
+# Options recorded only from some point on, with the value every run before had: a
+# record without one of them was trained with that value (rebuilt so by the families'
+# `from_config`; matched so by `training.run_folder.differing_settings`).
+RECORDED_LATER = {"mixture_scale": "softplus"}
 
 # The name the options had while MAF was the only density family.
 MAFOptions = FlowOptions

@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from tfp_flows.errors import UsageError
 from tfp_flows.files import read_json, write_json_atomic
+from tfp_flows.flows.options import RECORDED_LATER  # a setting missing from an old record reads as this
 from tfp_flows.flows.registry import family_of
 from tfp_flows.training import distribute  # (TensorFlow: imported only when a run is made)
 
@@ -25,12 +26,6 @@ __all__ = ["RUN_KINDS", "RunFolder", "differing_settings"]
 
 # What results.json's "kind" may say (and which command made the run).
 RUN_KINDS = ("gas", "images", "speech", "table", "vi")
-
-
-# Settings recorded only from some point on, with the value every run before had: a
-# setting missing from an old run's record reads as that value where the new run has it
-# (so an old MoG run resumes with `--mixture-scale softplus`, and only with it).
-RECORDED_LATER = {"mixture_scale": "softplus"}
 
 
 def differing_settings(old: Dict[str, Any], new: Dict[str, Any], prefix: str = "") -> List[str]:
