@@ -6,7 +6,9 @@ the same layers, hidden units, tanh, reversed order between layers, no batch nor
 which zuko has not); nflows' models are built from its transforms with the same layers
 and hidden units (its MADE: a first masked layer, then one masked block per further
 hidden layer, no residual blocks; a context enters after the first layer through its
-own linear map and the activation, nflows' way):
+own linear map and the activation, nflows' way); the MAF layers of maf-cond and maf-mog
+start as `tfp-flows-train-table` starts them (fan-in uniform kernels, as PyTorch's
+layers do; `--init glorot` for P2's):
   nsf       `--flow nsf` (TFP's MAF with rational-quadratic splines, 8 bins on [-5, 5])
             against zuko.flows.NSF (8 bins, its default bound 5) and nflows'
             MaskedPiecewiseRationalQuadraticAutoregressiveTransform (8 bins, linear tails at 5)
@@ -338,9 +340,11 @@ def main(argv=None):
     p.add_argument("--images", type=Path, default=None,
                    help="maf-784: a folder of the Fashion-MNIST files (default: random pixels)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--init", choices=("glorot", "fan_in"), default="glorot",
-                   help="tfp_flows' MADE kernels: the suite's default (Glorot, P2's) or PyTorch's fan-in uniform, "
-                        "as zuko's and nflows' layers start (maf and nsf; default: glorot)")
+    p.add_argument("--init", choices=("glorot", "fan_in"), default=None,
+                   help="the initial kernels of tfp_flows' MAF layers (maf-cond, maf-mog; the other families have "
+                        "no such option): Glorot-uniform (P2's, the GAS and speech commands' default) or PyTorch's "
+                        "fan-in uniform, as zuko's and nflows' layers start (default: tfp-flows-train-table's, "
+                        "the command that trains these families on a table: fan_in)")
     p.add_argument("--out", type=Path, default=HERE / "results")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--family", help=argparse.SUPPRESS)
@@ -349,6 +353,10 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.worker:
         return worker_main(args)
+    if args.init is None:
+        from tfp_flows.experiments.configs import TableConfig
+
+        args.init = TableConfig().model.init
     os.environ["BENCH_FAMILIES_INIT"] = args.init  # the workers read it
     if any(importlib.util.find_spec(m) is None for m in ("torch", "zuko", "nflows")):
         print("torch, zuko or nflows is not installed (pip install -r requirements-bench.txt, or make bench)")

@@ -162,3 +162,33 @@ def test_missing_data_option_and_bad_fractions_are_usage_errors(tmp_path, capsys
     path = _bad(tmp_path, "fine.csv", "a,b,c\n" + GOOD_ROWS)
     status, err = _command(train_table.main, ["--data", str(path), "--test-fraction", "0.7"], capsys)
     assert status == 2 and len(err) == 1 and "--test-fraction must be in (0, 0.5)" in err[0]
+
+
+def test_the_table_command_starts_its_mades_from_fan_in_kernels_and_an_older_glorot_run_resumes_only_as_one(
+        tmp_path, capsys):
+    """The table command's default initial kernels are PyTorch's fan-in uniform ones (P2's
+    commands keep Glorot): a default run records init fan_in and its first MADE layer
+    reaches past Glorot's bound; a run trained with --init glorot (the default before)
+    is refused on --resume without it, in one line naming the setting."""
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=1500)
+    pd.DataFrame({"a": a, "b": a + 0.3 * rng.normal(size=1500)}).to_csv(tmp_path / "t.csv", index=False)
+    common = ["--data", str(tmp_path / "t.csv"), "--layers", "1", "--hidden", "64", "--epochs", "1", "--no-progress"]
+    status, err = _command(train_table.main, [*common, "--out", str(tmp_path / "new")], capsys)
+    assert status == 0, err
+    import json
+
+    assert json.loads((tmp_path / "new" / "config.json").read_text())["settings"]["model"]["init"] == "fan_in"
+    model = open_model(tmp_path / "new")
+    kernel = next(v for v in model.module.flow.trainable_variables if tuple(v.shape) == (2, 64)).numpy()  # layer 1
+    fan_in_bound, glorot_bound = 1 / np.sqrt(2), np.sqrt(6 / (2 + 64))
+    largest = np.abs(kernel).max()  # one epoch of Adam at 1e-3 moves an entry by well under 0.1
+    assert glorot_bound + 0.1 < largest < fan_in_bound + 0.1, largest
+
+    status, err = _command(train_table.main, [*common, "--init", "glorot", "--out", str(tmp_path / "old")], capsys)
+    assert status == 0, err
+    status, err = _command(train_table.main, [*common, "--resume", "--out", str(tmp_path / "old")], capsys)
+    assert status == 2 and len(err) == 1 and "other settings (model.init)" in err[0], err
+    status, err = _command(train_table.main, [*common, "--init", "glorot", "--resume", "--out", str(tmp_path / "old")],
+                           capsys)
+    assert status == 0, err
