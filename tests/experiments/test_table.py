@@ -138,6 +138,12 @@ GOOD_ROWS = "".join(ROWS)
     ("fine.csv", "a,b,c\n" + GOOD_ROWS, ["--columns", "a", "--context-columns", "a"], "named both"),
     ("short.csv", "a,b,c\n" + "".join(ROWS[:19]), [], "19 data rows; at least 20 are needed"),
     ("table.xlsx", "a,b\n1,2\n", [], "unknown table type '.xlsx'"),
+    ("index.csv", ",a,b,c\n" + "".join(f"{i},{r}" for i, r in enumerate(ROWS)), [],
+     "column 1 of the header has no name (read as 'Unnamed: 0'; a row index written by pandas' to_csv?)"),
+    ("blank.csv", "a,,c\n" + GOOD_ROWS, ["--context-columns", "a"], "column 2 of the header has no name"),
+    ("huge.csv", "a,b,c\n" + GOOD_ROWS + "1,2e300,3\n", [],
+     "column 'b' holds 2e+300 at data row 31, too large to standardise"),
+    ("table.parquet.gz", "a,b\n1,2\n", [], "unknown table type '.parquet.gz'"),
     ("empty.csv", "", [], "not a readable table"),
     ("inf.csv", "a,b,c\n" + GOOD_ROWS + "1,inf,3\n", [], "column 'b' holds inf at data row 31"),
     ("damaged.parquet", "PAR1 not a table PAR1", [], "not a readable table (Could not open Parquet"),
@@ -192,3 +198,39 @@ def test_the_table_command_starts_its_mades_from_fan_in_kernels_and_an_older_glo
     status, err = _command(train_table.main, [*common, "--init", "glorot", "--resume", "--out", str(tmp_path / "old")],
                            capsys)
     assert status == 0, err
+
+
+def test_a_compressed_text_table_reads_as_the_plain_one_and_a_blank_header_cell_can_be_left_out(tmp_path):
+    import bz2
+    import gzip
+    import lzma
+
+    text = "a,b,c\n" + GOOD_ROWS
+    plain = read_table(_bad(tmp_path, "t.csv", text))
+    for name, opener, body in (("t.csv.gz", gzip.open, text), ("t.tsv.bz2", bz2.open, text.replace(",", "\t")),
+                               ("t.txt.xz", lzma.open, text.replace(",", " "))):
+        with opener(tmp_path / name, "wt") as handle:
+            handle.write(body)
+        table = read_table(tmp_path / name)
+        assert table.columns == ["a", "b", "c"]
+        np.testing.assert_array_equal(table.x, plain.x)
+    (tmp_path / "cut.csv.gz").write_bytes(gzip.compress(text.encode())[:-30])  # a download cut short
+    with pytest.raises(ValueError, match="cut.csv.gz: not a readable table"):
+        read_table(tmp_path / "cut.csv.gz")
+    # A pandas row index (a blank header cell) is refused by default, read when the columns are chosen.
+    index = _bad(tmp_path, "index.csv", ",a,b,c\n" + "".join(f"{i},{r}" for i, r in enumerate(ROWS)))
+    np.testing.assert_array_equal(read_table(index, ["a", "b", "c"]).x, plain.x)
+    # Scoring new rows takes a large value (the run's standardisation is fixed); training does not.
+    huge = _bad(tmp_path, "huge.csv", text + "1,2e300,3\n")
+    assert read_table(huge, check_spread=False).x[-1, 1] == 2e300
+    (tmp_path / "folder.csv").mkdir()
+    with pytest.raises(ValueError, match="folder.csv: a folder, not a table file"):
+        read_table(tmp_path / "folder.csv")
+
+
+def test_a_date_column_is_refused_in_one_line_naming_it(tmp_path):
+    frame = pd.DataFrame({"a": np.sin(np.arange(30.0)), "when": pd.date_range("2024-01-01", periods=30)})
+    frame.to_parquet(tmp_path / "dates.parquet")
+    with pytest.raises(ValueError, match=r"column 'when' holds dates or times \(datetime64"):
+        read_table(tmp_path / "dates.parquet")
+    assert read_table(tmp_path / "dates.parquet", ["a"]).columns == ["a"]

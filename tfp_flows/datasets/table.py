@@ -2,8 +2,10 @@
 learns the density of and, for a conditional flow, the columns it is conditioned on.
 
 Every problem with the table is one line that names the file and the row or column:
-an unknown column, a missing value, a non-numeric value, a column that is constant
-(nothing to learn), too few rows. Rows are numbered as data rows from 1 (a CSV's header
+an unknown column, a missing value, a non-numeric value (dates and times included), a
+column that is constant (nothing to learn) or too large to standardise, a header cell
+left blank, too few rows. A text table may be compressed (``.csv.gz``, ``.tsv.bz2``,
+``.txt.xz``). Rows are numbered as data rows from 1 (a CSV's header
 is line 1, so data row r is on line r + 1).
 """
 
@@ -13,9 +15,11 @@ from typing import List, NamedTuple, Optional, Sequence, Tuple, Union
 import numpy as np
 import pandas as pd
 
-__all__ = ["MIN_ROWS", "SUFFIXES", "Table", "read_table", "split_rows", "standardise"]
+__all__ = ["COMPRESSED", "MIN_ROWS", "SUFFIXES", "Table", "read_table", "split_rows", "standardise", "table_type"]
 
 SUFFIXES = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".txt": None, ".parquet": None, ".pq": None}
+# A text table may come compressed (data.csv.gz): pandas reads these, told which.
+COMPRESSED = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz"}
 MIN_ROWS = 20
 
 
@@ -26,17 +30,42 @@ class Table(NamedTuple):
     context_columns: List[str]
 
 
-def _txt_separator(path: Path) -> str:
-    with open(path, encoding="utf-8-sig") as handle:
+def _open_text(path: Path, compression: Optional[str]):
+    if compression is None:
+        return open(path, encoding="utf-8-sig")
+    module = __import__({"gzip": "gzip", "bz2": "bz2", "xz": "lzma"}[compression])
+    return module.open(path, "rt", encoding="utf-8-sig")
+
+
+def _txt_separator(path: Path, compression: Optional[str] = None) -> str:
+    with _open_text(path, compression) as handle:
         header = handle.readline()
     return "," if "," in header else r"\s+"
 
 
-def _frame(path: Path):
+def table_type(path: Path) -> Tuple[str, Optional[str]]:
+    """(the table's type, e.g. ".csv", and its compression or None) from the file's name:
+    ``data.csv.gz`` is a gzip-compressed CSV."""
+    suffixes = [x.lower() for x in path.suffixes]
+    compression = COMPRESSED.get(suffixes[-1]) if suffixes else None
+    if compression:
+        suffix = suffixes[-2] if len(suffixes) > 1 else ""
+        if suffix not in SUFFIXES or suffix in (".parquet", ".pq"):
+            raise ValueError(f"{path}: unknown table type {suffix + suffixes[-1]!r} (a compressed table is one of "
+                             f"{', '.join(s + suffixes[-1] for s in ('.csv', '.tsv', '.tab', '.txt'))})")
+        return suffix, compression
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         raise ValueError(f"{path}: unknown table type {suffix or '(no suffix)'!r} "
-                         f"(expected one of {', '.join(sorted(SUFFIXES))})")
+                         f"(expected one of {', '.join(sorted(SUFFIXES))}, or a text one ending in "
+                         f"{', '.join(COMPRESSED)})")
+    return suffix, None
+
+
+def _frame(path: Path):
+    suffix, compression = table_type(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: a folder, not a table file")
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
     try:
@@ -49,18 +78,23 @@ def _frame(path: Path):
         # reader: it parses decimals a last bit off round-trip and keeps a spreadsheet's
         # byte-order mark as an invisible start of the first column's name; this C reader
         # does neither.)
-        sep = SUFFIXES[suffix] or _txt_separator(path)
+        sep = SUFFIXES[suffix] or _txt_separator(path, compression)
         # round_trip: every decimal written by a float64 reads back as the same float64
-        return pd.read_csv(path, sep=sep, skipinitialspace=True, float_precision="round_trip")
+        return pd.read_csv(path, sep=sep, skipinitialspace=True, float_precision="round_trip",
+                           compression=compression)
     except ImportError as err:
         raise ValueError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow): {err}") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as err:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, EOFError) as err:
         raise ValueError(f"{path}: not a readable table ({' '.join(str(err).split())})") from None
 
 
-def _numeric(frame, name, path):
-    """Column `name` as float64, or a ValueError naming the first bad row."""
+def _numeric(frame, name, path, check_range=True):
+    """Column `name` as float64, or a ValueError naming the first bad row (`check_range`:
+    also one whose values are too large to standardise)."""
     column = frame[name]
+    if pd.api.types.is_datetime64_any_dtype(column) or pd.api.types.is_timedelta64_dtype(column):
+        raise ValueError(f"{path}: column {name!r} holds dates or times ({column.dtype}), not numbers: leave it out "
+                         "with --columns, or write it as a number of your choosing")
     missing = np.flatnonzero(column.isna().to_numpy())
     if len(missing):
         raise ValueError(f"{path}: data row {missing[0] + 1} has no value in column {name!r} "
@@ -74,6 +108,12 @@ def _numeric(frame, name, path):
     inf = np.flatnonzero(~np.isfinite(values))
     if len(inf):
         raise ValueError(f"{path}: column {name!r} holds {values[inf[0]]} at data row {inf[0] + 1}")
+    with np.errstate(over="ignore", invalid="ignore"):
+        spread = np.std(values - values.mean()) if check_range and len(values) else 0.0
+    if not np.isfinite(spread):  # squares past float64's range: no standardisation can hold it
+        row = int(np.argmax(np.abs(values)))
+        raise ValueError(f"{path}: column {name!r} holds {values[row]:g} at data row {row + 1}, too large to "
+                         "standardise (its values' squares pass 1.8e308); rescale the column")
     return values
 
 
@@ -100,6 +140,15 @@ def read_table(path: Union[str, Path], columns: Optional[Sequence[str]] = None, 
         raise ValueError(f"{path}: the header names column {repeated[0]!r} more than once")
     frame.columns = names
     context_columns = list(context_columns or [])
+    if not columns:
+        # A header cell left blank (pandas names it "Unnamed: i"), most often the row index
+        # that pandas' to_csv writes: no density to learn, unless the user names it.
+        blank = [(i, n) for i, n in enumerate(names) if n in ("", f"Unnamed: {i}") and n not in context_columns]
+        if blank:
+            i, n = blank[0]
+            raise ValueError(f"{path}: column {i + 1} of the header has no name (read as {n!r}; a row index "
+                             "written by pandas' to_csv?): name it in the header, or choose the columns with "
+                             "--columns")
     columns = list(columns) if columns else [n for n in names if n not in context_columns]
     for name in columns + context_columns:
         if name not in names:
@@ -115,8 +164,9 @@ def read_table(path: Union[str, Path], columns: Optional[Sequence[str]] = None, 
         raise ValueError(f"{path}: no column left to learn (every column is a context column)")
     if check_spread and len(frame) < MIN_ROWS:
         raise ValueError(f"{path}: {len(frame)} data rows; at least {MIN_ROWS} are needed to train and test")
-    x = np.stack([_numeric(frame, n, path) for n in columns], axis=1)
-    c = np.stack([_numeric(frame, n, path) for n in context_columns], axis=1) if context_columns else None
+    x = np.stack([_numeric(frame, n, path, check_spread) for n in columns], axis=1)
+    c = (np.stack([_numeric(frame, n, path, check_spread) for n in context_columns], axis=1)
+         if context_columns else None)
     if not len(frame):
         raise ValueError(f"{path}: no data rows")
     for name, values in zip(columns, x.T if check_spread else ()):
