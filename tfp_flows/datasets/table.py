@@ -9,6 +9,9 @@ left blank, too few rows. A text table may be compressed (``.csv.gz``, ``.tsv.bz
 is line 1, so data row r is on line r + 1).
 """
 
+import bz2
+import gzip
+import lzma
 from pathlib import Path
 from typing import List, NamedTuple, Optional, Sequence, Tuple, Union
 
@@ -31,10 +34,8 @@ class Table(NamedTuple):
 
 
 def _open_text(path: Path, compression: Optional[str]):
-    if compression is None:
-        return open(path, encoding="utf-8-sig")
-    module = __import__({"gzip": "gzip", "bz2": "bz2", "xz": "lzma"}[compression])
-    return module.open(path, "rt", encoding="utf-8-sig")
+    opener = {None: open, "gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}[compression]
+    return opener(path, "rt", encoding="utf-8-sig")
 
 
 def _txt_separator(path: Path, compression: Optional[str] = None) -> str:

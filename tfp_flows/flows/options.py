@@ -25,8 +25,8 @@ class FlowOptions:
         "choices": ("reverse", "none", "random")})
     batch_norm: bool = field(default=True, metadata={"help": "leave out batch normalisation"})
     init: str = field(default="glorot", metadata={
-        "help": "the MADEs' initial kernels: Glorot-uniform (P2's TF template; the GAS and speech commands' "
-                "default) or uniform in +-1/sqrt(fan-in), PyTorch's default for a linear layer (the table "
+        "help": "the MADEs' initial kernels: Glorot-uniform (P2's TF template; the default of every command but "
+                "the table one) or uniform in +-1/sqrt(fan-in), PyTorch's default for a linear layer (the table "
                 "command's; biases start at zero either way; see benchmarks/README.md)",
         "choices": ("glorot", "fan_in"), "families": ("maf", "maf-mog")})
     clip_log_scale: bool = field(default=False, metadata={
