@@ -32,8 +32,10 @@ __all__ = ["CLASSES", "CONDITIONINGS", "DEFAULT_FEATURE_CACHE", "DEFAULT_GAS_DAT
 def flow_field() -> Any:
     """The `flow` field of an experiment's config: the family trained, by its registry name."""
     return field(default=DEFAULT_FAMILY, metadata={
-        "help": "flow family: P2's masked autoregressive flow, autoregressive neural splines, or Real NVP's "
-                "affine couplings (tfp_flows.flows.registry)",
+        "help": "flow family (tfp_flows.flows.registry): maf (P2's masked autoregressive flow), nsf "
+                "(autoregressive neural splines), realnvp (Real NVP's affine couplings), spline-coupling "
+                "(rational-quadratic spline couplings), made-mog (the MAF paper's MADE with a mixture of "
+                "Gaussians per conditional) or maf-mog (MAF layers over a MADE MoG)",
         "choices": DENSITY_FAMILIES})
 
 
