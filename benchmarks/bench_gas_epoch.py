@@ -181,6 +181,7 @@ def main(argv=None):
     if warning:
         lines += ["", warning]
     write_results(args.out, "gas_epoch", results, lines)
+    shutil.rmtree(work, ignore_errors=True)  # kept only when a run failed (its message names the log)
     return status
 
 

@@ -28,6 +28,7 @@ import json
 import os
 import subprocess
 import sys
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -200,6 +201,7 @@ def main(argv=None):
         results["variants"][name] = entry
     lines += [""] + verdicts
     write_results(args.out, "quality", results, lines)
+    shutil.rmtree(work, ignore_errors=True)  # kept only when a run failed
     return 0
 
 

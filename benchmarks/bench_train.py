@@ -38,6 +38,7 @@ import os
 import platform
 import subprocess
 import sys
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -460,6 +461,7 @@ def run_benchmark(args):
         problems = check_params(entry)
         entry["params_check"] = "ok" if not problems else problems
         results["batches"][str(batch)] = entry
+    shutil.rmtree(work, ignore_errors=True)  # kept only when a worker failed (its log names the folder)
     return results
 
 
