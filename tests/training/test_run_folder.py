@@ -31,6 +31,28 @@ def test_fresh_resume_and_finished(tmp_path):
     assert not done.resume  # a finished run is reported, never trained on from its checkpoints
 
 
+def test_a_run_stopped_before_its_first_checkpoint_resumes_from_step_0_with_its_own_settings(tmp_path):
+    # Ctrl-C while the training loop compiled leaves config.json alone: "--resume" starts
+    # it again (rewriting config.json), other settings are refused naming them, and a
+    # folder with anything else but no checkpoints still has nothing to resume.
+    RunFolder(tmp_path / "r").check().start(SETTINGS, config={"x": 1}, facts=lambda: {"before": 1})
+    with pytest.raises(UsageError, match="already holds a run; pass --resume"):
+        RunFolder(tmp_path / "r").check()
+    other = {**SETTINGS, "lr": 0.2}
+    with pytest.raises(UsageError, match=r"other settings \(lr\); resume it with those"):
+        RunFolder(tmp_path / "r", resume=True).check().start(other)
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["settings"] == SETTINGS
+    run = RunFolder(tmp_path / "r", resume=True).check()
+    assert not run.resume
+    settings, started = run.start(SETTINGS, config={"x": 2}, facts=lambda: {"before": 2})
+    assert started["before"] == 2 and json.loads((tmp_path / "r" / "config.json").read_text())["config"] == {"x": 2}
+    (tmp_path / "r" / "metrics.jsonl").write_text("{}\n")
+    with pytest.raises(UsageError, match="nothing to resume"):
+        RunFolder(tmp_path / "r", resume=True).check()
+    with pytest.raises(UsageError, match="nothing to resume"):
+        RunFolder(tmp_path / "empty", resume=True).check()
+
+
 def test_a_run_of_other_settings_is_refused_naming_what_differs_or_run_beside(tmp_path):
     _write(tmp_path / "r", "results.json", {"settings": {**SETTINGS, "lr": 0.2,
                                                          "model": {"layers": 3, "hidden": [8]}}})

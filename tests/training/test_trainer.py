@@ -564,6 +564,17 @@ def test_compiling_ahead_changes_nothing_and_reports_errors(splits):
         with trainer.compiling_in_background():
             pass
 
+    # An error in the block itself (a run folder that cannot be written) goes up only
+    # once the compilation has ended: a thread left inside TensorFlow aborts the process
+    # when it exits.
+    # So does Ctrl-C there (the command's one line and exit 130, not SIGABRT).
+    for error in (OSError("disk full"), KeyboardInterrupt()):
+        trainer = Trainer(flow, Traced(train, 100, 3), cfg)
+        with pytest.raises(type(error)):
+            with trainer.compiling_in_background():
+                raise error
+        assert not [t for t in threading.enumerate() if t.name == "compile"]
+
 
 def test_early_stopping_counts_epochs_without_improvement_since_the_last_one():
     # Validation scores 1, 0, 2, 1, 1 with patience 2: the improvement at epoch 3 starts

@@ -276,8 +276,8 @@ class Trainer:
     @contextlib.contextmanager
     def compiling_in_background(self) -> Iterator[None]:
         """Within the block, `compile` runs in a thread (the block can meanwhile do other
-        work, e.g. score the data before training); leaving the block waits for it and
-        re-raises its error. Under a `tf.distribute` strategy (whose loop has collective
+        work, e.g. score the data before training); leaving the block, even by an error
+        or Ctrl-C, waits for it, and re-raises its error. Under a `tf.distribute` strategy (whose loop has collective
         steps) the block runs first and the loop compiles on first use, as usual.
 
         With XLA, the uncompiled loop for an epoch's short last batch is traced on
@@ -298,7 +298,15 @@ class Trainer:
                 traced.set()
         thread = threading.Thread(target=work, name="compile", daemon=True)
         thread.start()
-        yield  # an exception here (Ctrl-C) leaves the daemon thread behind
+        try:
+            yield
+        except BaseException:
+            # A failure in the block (its run folder cannot be written) or Ctrl-C: wait for
+            # the compilation (seconds; it cannot be cancelled) before the error goes up.
+            # A thread still inside TensorFlow when the process ends aborts it ("terminate
+            # called ...", SIGABRT) instead of the one line and exit 130.
+            thread.join()
+            raise
         try:
             traced.wait()  # one loop traced at a time: they share the model and optimizer
             if second is not None and not failure:

@@ -121,6 +121,7 @@ class RunFolder:
         self.multi_worker = distribute.is_multi_worker(strategy)
         self._worker = distribute.worker_index(strategy)
         self.state, self.results = ("resume" if self.resume else "fresh"), None
+        self._restart = None  # the settings of a run stopped before its first checkpoint, resumed (check)
 
     # ------------------------------------------------------------------ where things are
     @property
@@ -147,13 +148,21 @@ class RunFolder:
     # ------------------------------------------------------------------ its life
     def check(self):
         """Refuse (UsageError), before any data is read or anything written, to start a run
-        in a folder that holds one, or to resume one without checkpoints; returns self."""
+        in a folder that holds one, or to resume one without checkpoints; returns self.
+        A run stopped before its first checkpoint (its folder holds only config.json) is
+        resumed by starting it again from step 0, with the settings it recorded."""
         if self.chief:
             if self.path.exists() and not self.resume and any(self.path.iterdir()):
                 raise UsageError(f"{self.path} already holds a run; pass --resume to continue it or choose "
                                  "another --out")
             if self.resume and not self.checkpoints.exists():
-                raise UsageError(f"{self.path}: nothing to resume (no checkpoints folder)")
+                recorded = self.read("config.json") if self.path.is_dir() else None
+                others = [p for p in self.path.iterdir() if p.name != "config.json"] if recorded else True
+                if others or self.multi_worker:
+                    raise UsageError(f"{self.path}: nothing to resume (no checkpoints folder)")
+                # Stopped before its first checkpoint (Ctrl-C while the loop compiled): it
+                # starts again from step 0, if its settings are the ones it recorded (start).
+                self.resume, self._restart = False, recorded.get("settings")
         return self
 
     def start(self, settings, config=None, facts=None):
@@ -171,6 +180,9 @@ class RunFolder:
                 raise UsageError(_mismatch(self.path, started.get("settings"), settings)
                                  + "; resume it with those (see its config.json), or choose another --out")
             return settings, started
+        if self._restart is not None and self._restart != settings:
+            raise UsageError(_mismatch(self.path, self._restart, settings)
+                             + "; resume it with those (see its config.json), or choose another --out")
         started = {"settings": settings, **({"config": config} if config is not None else {}),
                    **(facts() if facts else {})}
         if self.chief:
