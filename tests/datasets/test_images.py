@@ -36,6 +36,13 @@ def test_idx_round_trip_of_every_shape_and_type(tmp_path, compress, code):
     (lambda b: b[:2] + b"\x07" + b[3:], "unknown IDX type code 0x07"),
     (lambda b: b[:10], "IDX header of 3 dimensions is cut short"),
     (lambda b: b"", "not an IDX file (its first bytes are missing)"),
+    # what the file looks like instead, when it says
+    (lambda b: gzip.compress(gzip.compress(b)), "gzip inside gzip: compressed twice?"),
+    (lambda b: b"PK\x03\x04" + b, "a zip archive: unzip it first"),
+    (lambda b: b"<html><body>404</body></html>", "text or HTML: a web page saved in its place?"),
+    # a header whose counts multiply past 64 bits: Python's integers, not an overflow
+    (lambda b: b"\x00\x00\x08\x04" + b"\xff" * 16 + b"\x00" * 8,
+     "truncated: shape 4294967295x4294967295x4294967295x4294967295 needs 3402823666040258135169977214826698506"),
 ])
 def test_a_bad_idx_file_is_one_line_naming_it(tmp_path, mangle, fragment):
     path = tmp_path / "bad.idx"
@@ -84,6 +91,21 @@ def test_uncompressed_files_are_found_too(tmp_path, monkeypatch):
     arrays, files = fake_set(tmp_path, compress=False)
     monkeypatch.setattr(images, "FASHION_MNIST", files)
     np.testing.assert_array_equal(load_fashion_mnist(tmp_path).train_labels, arrays["train-labels-idx1-ubyte.gz"])
+
+
+def test_mnists_dotted_names_are_read_and_a_folder_in_a_files_place_is_one_line(tmp_path, monkeypatch):
+    import tfp_flows.datasets.images as images
+
+    arrays, files = fake_set(tmp_path)
+    monkeypatch.setattr(images, "FASHION_MNIST", files)
+    for name in files:  # train-images-idx3-ubyte.gz -> train-images.idx3-ubyte.gz
+        (tmp_path / name).rename(tmp_path / name.replace("-idx", ".idx"))
+    np.testing.assert_array_equal(load_fashion_mnist(tmp_path).test_images, arrays["t10k-images-idx3-ubyte.gz"])
+    (tmp_path / "train-images.idx3-ubyte.gz").unlink()
+    (tmp_path / "train-images-idx3-ubyte.gz").mkdir()
+    with pytest.raises(ValueError) as err:
+        load_fashion_mnist(tmp_path)
+    assert str(err.value) == f"{tmp_path / 'train-images-idx3-ubyte.gz'}: a folder, not an IDX file"
 
 
 def test_the_papers_preprocessing_dequantises_into_each_pixels_own_bin():

@@ -234,3 +234,14 @@ def test_a_date_column_is_refused_in_one_line_naming_it(tmp_path):
     with pytest.raises(ValueError, match=r"column 'when' holds dates or times \(datetime64"):
         read_table(tmp_path / "dates.parquet")
     assert read_table(tmp_path / "dates.parquet", ["a"]).columns == ["a"]
+
+
+@pytest.mark.parametrize("below", ["", "run"])
+def test_an_out_folder_where_a_file_stands_is_one_line_naming_it(below, tmp_path, capsys):
+    path = _bad(tmp_path, "fine.csv", "a,b,c\n" + GOOD_ROWS)
+    blocker = tmp_path / "taken"
+    blocker.write_text("a file the user keeps\n")
+    out = blocker / below if below else blocker
+    status, err = _command(train_table.main, ["--data", str(path), "--out", str(out), "--epochs", "1"], capsys)
+    assert status == 1 and err == [f"t: error: {out}: a file stands in this path where a folder is needed"]
+    assert blocker.read_text() == "a file the user keeps\n"

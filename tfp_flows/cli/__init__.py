@@ -129,7 +129,15 @@ def run(main, argv=None, prog=None):
         return EXIT_FAILURE
 
 
+# What an OSError's own text ("[Errno 20] Not a directory: 'x'") leaves the user to work out.
+_OS_HINTS = {NotADirectoryError: "a file stands in this path where a folder is needed",
+             IsADirectoryError: "a folder, where a file is needed"}
+
+
 def _one_line(err):
+    if isinstance(err, OSError) and err.filename is not None and err.strerror:
+        hint = next((h for kind, h in _OS_HINTS.items() if isinstance(err, kind)), err.strerror.lower())
+        err = f"{err.filename}: {hint}"
     text = " ".join(str(err).split())
     return text if len(text) <= 400 else text[:397] + "..."
 

@@ -22,6 +22,7 @@ preprocessing of MNIST (Papamakarios et al., 2017, and its published code).
 
 import gzip
 import hashlib
+import math
 from pathlib import Path
 from typing import Dict, NamedTuple, Optional, Tuple, Union
 
@@ -37,6 +38,10 @@ __all__ = ["ALPHA", "FASHION_MNIST", "FASHION_MNIST_CLASSES", "FASHION_MNIST_URL
 ALPHA = 1e-6  # the MAF paper's lambda
 # IDX type codes -> numpy big-endian dtypes (LeCun's format description).
 _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+# What a file that is not IDX may be instead (its first bytes, after one gzip layer).
+_LOOKS_LIKE = ((b"\x1f\x8b", "gzip inside gzip: compressed twice?"), (b"PK\x03\x04", "a zip archive: unzip it first"),
+               (b"BZh", "bzip2-compressed"), (b"\xfd7zXZ", "xz-compressed"),
+               (b"<", "text or HTML: a web page saved in its place?"))
 FASHION_MNIST_URL = "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/"
 # name -> (shape, sha256 of the decompressed file), read off the Debian package's files.
 FASHION_MNIST = {
@@ -73,7 +78,8 @@ def read_idx(path: Union[str, Path]) -> np.ndarray:
     path = Path(path)
     data = _raw_bytes(path)
     if len(data) < 4 or data[:2] != b"\x00\x00":
-        raise ValueError(f"{path}: not an IDX file (its first bytes are {data[:4].hex() or 'missing'})")
+        looks = next((f"; {what}" for magic, what in _LOOKS_LIKE if data.startswith(magic)), "")
+        raise ValueError(f"{path}: not an IDX file (its first bytes are {data[:4].hex() or 'missing'}{looks})")
     code, ndim = data[2], data[3]
     if code not in _IDX_TYPES:
         raise ValueError(f"{path}: unknown IDX type code 0x{code:02x}")
@@ -82,7 +88,7 @@ def read_idx(path: Union[str, Path]) -> np.ndarray:
         raise ValueError(f"{path}: an IDX header of {ndim} dimensions is cut short")
     shape = tuple(int(d) for d in np.frombuffer(data, ">u4", count=ndim, offset=4))
     dtype = np.dtype(_IDX_TYPES[code])
-    expected = int(np.prod(shape)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # Python integers: a mangled header cannot overflow
     found = len(data) - header
     if found != expected:
         what = "truncated" if found < expected else "longer than its header says"
@@ -99,9 +105,16 @@ class ImageSet(NamedTuple):
 
 
 def _find(folder: Path, name: str) -> Path:
-    for candidate in (folder / name, folder / name[:-3]):  # gzip-compressed or not
+    """The file `name` in `folder`: gzip-compressed or not, and also under MNIST's dotted
+    spelling (train-images.idx3-ubyte), which some copies use."""
+    dotted = name.replace("-idx", ".idx")
+    candidates = [folder / n for n in (name, name[:-3], dotted, dotted[:-3])]
+    for candidate in candidates:
         if candidate.is_file():
             return candidate
+    for candidate in candidates:
+        if candidate.exists():
+            raise ValueError(f"{candidate}: a folder, not an IDX file")
     raise ValueError(f"{folder}: no {name} (apt-get install dataset-fashion-mnist puts the four files in "
                      "/usr/share/datasets/fashion-mnist; or download_fashion_mnist)")
 
