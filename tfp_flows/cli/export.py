@@ -25,7 +25,7 @@ class ExportConfig:
     """What `tfp-flows-export` exports, and where."""
 
     run: Optional[Path] = field(default=None, metadata={
-        "help": "a finished GAS, speech or VI run folder", "required": True})
+        "help": "a finished GAS, table, image, speech or VI run folder", "required": True})
     out: Optional[Path] = field(default=None, metadata={
         "help": "the SavedModel folder to write (must not exist)", "required": True})
 

@@ -1,13 +1,15 @@
 """Score data with a trained flow: `tfp-flows-score --model DIR INPUT...`.
 
-DIR is a model exported with `tfp-flows-export` or a finished run folder (GAS, speech or
-VI). INPUTs are GAS-format text files (one line per row: the run's columns are picked
-from the 19), plain tables of numbers (VI runs) or WAV files (speech runs: the run's
-features are computed). Prints CSV, ``input,item,log_density,flagged``: item is the row
-number or "clip", log_density is of the raw data, and flagged is 1 when it falls below
-the run's threshold (a low quantile of held-out log-densities; empty when the run has
-none). An input that cannot be read gets one line on standard error. Exit status 0 when
-every input was scored, 1 when any could not be.
+DIR is a model exported with `tfp-flows-export` or a finished run folder (GAS, table,
+speech or VI). INPUTs are GAS-format text files (one line per row: the run's columns are
+picked from the 19), tables of your own (table runs: CSV, TSV, Parquet or compressed
+text, the run's columns and context columns found by name), plain tables of numbers (VI
+runs) or audio files (speech runs: the run's features are computed). Prints CSV,
+``input,item,log_density,flagged``: item is the row number or "clip", log_density is
+of the raw data, and flagged is 1 when it falls below the run's threshold (a low
+quantile of held-out log-densities; empty when the run has none). An input that cannot
+be read gets one line on standard error. Exit status 0 when every input was scored, 1
+when any could not be.
 """
 
 import csv
@@ -34,7 +36,7 @@ class ScoreConfig:
     model: Optional[Path] = field(default=None, metadata={
         "help": "an exported model folder or a finished run folder", "required": True})
     inputs: List[Path] = field(default_factory=list, metadata={
-        "help": "text or audio files to score", "positional": True, "metavar": "INPUT"})
+        "help": "text, table or audio files to score", "positional": True, "metavar": "INPUT"})
     out: Optional[Path] = field(default=None, metadata={
         "help": "write the CSV here (atomically) instead of to standard output"})
 

@@ -1,6 +1,6 @@
 """Finished runs as models: load a run folder, and export it as a TensorFlow SavedModel.
 
-A run folder (GAS, speech or VI) holds `results.json` (the model's `config`, the run's
+A run folder (GAS, table, image, speech or VI) holds `results.json` (the model's `config`, the run's
 standardisation and flagging threshold) and its weights (`best/` when there was a
 validation set, else `checkpoints/`). `RunModel` turns it into two functions of *raw*
 data, the run's standardisation z = (x - mean) / std baked in:
@@ -52,7 +52,7 @@ def _run_kind(results):
         return "speech"
     if "target" in results:
         return "vi"
-    raise ValueError("results.json is not from a GAS, speech or VI run")
+    raise ValueError("results.json is not from a GAS, table, image, speech or VI run")
 
 
 # The class names runs recorded before the family was (results.json's "flow_class").
@@ -197,7 +197,16 @@ def export_run(run_dir: Union[str, Path], out_dir: Union[str, Path]) -> Path:
                       "sample": model.sample.get_concrete_function()}
         if model.features is not None:
             signatures["log_prob_audio"] = model.log_prob_audio.get_concrete_function()
-        tf.saved_model.save(model, str(tmp), signatures=signatures)
+        # Saving walks every attribute of TFP's linear operators, whose deprecated
+        # `graph_parents` then logs a 3-line notice twice (TF 2.16 and 2.21): nothing the
+        # user can act on, so TensorFlow's Python logger is held at ERROR meanwhile.
+        logger = tf.get_logger()
+        level = logger.level
+        logger.setLevel("ERROR")
+        try:
+            tf.saved_model.save(model, str(tmp), signatures=signatures)
+        finally:
+            logger.setLevel(level)
         (tmp / SIDECAR).write_text(json.dumps(facts, indent=2) + "\n")
         tmp.rename(out_dir)
     except BaseException:
