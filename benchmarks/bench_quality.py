@@ -27,8 +27,8 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path

@@ -1,9 +1,9 @@
 """Finished runs as models: load a run folder, and export it as a TensorFlow SavedModel.
 
-A run folder (GAS, table, image, speech or VI) holds `results.json` (the model's `config`, the run's
-standardisation and flagging threshold) and its weights (`best/` when there was a
-validation set, else `checkpoints/`). `RunModel` turns it into two functions of *raw*
-data, the run's standardisation z = (x - mean) / std baked in:
+A run folder (GAS, table, image, speech or VI) holds `results.json` (the model's
+`config`, the run's standardisation and flagging threshold) and its weights (`best/`
+when there was a validation set, else `checkpoints/`). `RunModel` turns it into two
+functions of *raw* data, the run's standardisation z = (x - mean) / std baked in:
 
 * ``log_prob(x)`` = log p_flow((x - mean) / std) - sum(log std): the log-density of the
   raw rows (the Jacobian of the standardisation included), batch norm in evaluation mode;

@@ -277,8 +277,9 @@ class Trainer:
     def compiling_in_background(self) -> Iterator[None]:
         """Within the block, `compile` runs in a thread (the block can meanwhile do other
         work, e.g. score the data before training); leaving the block, even by an error
-        or Ctrl-C, waits for it, and re-raises its error. Under a `tf.distribute` strategy (whose loop has collective
-        steps) the block runs first and the loop compiles on first use, as usual.
+        or Ctrl-C, waits for it, and re-raises its error. Under a `tf.distribute`
+        strategy (whose loop has collective steps) the block runs first and the loop
+        compiles on first use, as usual.
 
         With XLA, the uncompiled loop for an epoch's short last batch is traced on
         leaving the block, in the calling thread, while XLA (one core) is still

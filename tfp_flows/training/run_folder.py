@@ -121,7 +121,7 @@ class RunFolder:
         self.multi_worker = distribute.is_multi_worker(strategy)
         self._worker = distribute.worker_index(strategy)
         self.state, self.results = ("resume" if self.resume else "fresh"), None
-        self._restart = None  # the settings of a run stopped before its first checkpoint, resumed (check)
+        self._restarting = False  # a run stopped before its first checkpoint, started again (check)
 
     # ------------------------------------------------------------------ where things are
     @property
@@ -156,13 +156,13 @@ class RunFolder:
                 raise UsageError(f"{self.path} already holds a run; pass --resume to continue it or choose "
                                  "another --out")
             if self.resume and not self.checkpoints.exists():
-                recorded = self.read("config.json") if self.path.is_dir() else None
-                others = [p for p in self.path.iterdir() if p.name != "config.json"] if recorded else True
-                if others or self.multi_worker:
-                    raise UsageError(f"{self.path}: nothing to resume (no checkpoints folder)")
                 # Stopped before its first checkpoint (Ctrl-C while the loop compiled): it
                 # starts again from step 0, if its settings are the ones it recorded (start).
-                self.resume, self._restart = False, recorded.get("settings")
+                alone = (self.path.is_dir() and [p.name for p in self.path.iterdir()] == ["config.json"]
+                         and self.read("config.json") is not None)
+                if not alone or self.multi_worker:
+                    raise UsageError(f"{self.path}: nothing to resume (no checkpoints folder)")
+                self.resume, self._restarting = False, True
         return self
 
     def start(self, settings, config=None, facts=None):
@@ -174,15 +174,13 @@ class RunFolder:
         recorded then. A multi-worker run's other workers write nothing but compute the
         same `facts` (evaluations are collective steps every worker must take).
         """
-        if self.resume:
+        if self.resume or self._restarting:
             started = self.read("config.json") or {}
             if started.get("settings", settings) != settings:
                 raise UsageError(_mismatch(self.path, started.get("settings"), settings)
                                  + "; resume it with those (see its config.json), or choose another --out")
-            return settings, started
-        if self._restart is not None and self._restart != settings:
-            raise UsageError(_mismatch(self.path, self._restart, settings)
-                             + "; resume it with those (see its config.json), or choose another --out")
+            if self.resume:
+                return settings, started
         started = {"settings": settings, **({"config": config} if config is not None else {}),
                    **(facts() if facts else {})}
         if self.chief:
