@@ -117,13 +117,15 @@ class TFPModel:
         zuko multiplies them; the entries the suite's grouped MADEs multiply)."""
         from tfp_flows.flows.made import BlockMADE
 
-        grouped = {}
+        every, multiplied, held = 0, 0, set()
         for module in self.flow.submodules:
             if isinstance(module, BlockMADE):
-                grouped.update(module.multiplied_entries())
-        kernels = [v for v in self.flow.trainable_variables if len(v.shape) == 2]
-        return (6 * sum(int(np.prod(v.shape)) for v in kernels),
-                6 * sum(grouped.get(v.ref(), int(np.prod(v.shape))) for v in kernels))
+                for variables, entries, computed in module.kernel_entries():
+                    every, multiplied = every + entries, multiplied + computed
+                    held.update(v.ref() for v in variables)
+        others = sum(int(np.prod(v.shape)) for v in self.flow.trainable_variables
+                     if len(v.shape) == 2 and v.ref() not in held)
+        return 6 * (every + others), 6 * (multiplied + others)
 
     def test_rows(self):
         from tfp_flows.training import Evaluator

@@ -91,6 +91,27 @@ def test_a_setting_recorded_later_reads_as_what_earlier_runs_had():
     assert differing_settings({"model": {"mixture_scale": "softplus"}}, {"model": {}}) == ["model.mixture_scale"]
 
 
+def test_a_run_recorded_before_a_setting_resumes_and_reports_with_its_earlier_value(tmp_path):
+    """A run whose record lacks `made_kernels` (recorded before it existed) is the same run
+    as one asking for "dense", both resumed (config.json and checkpoints) and finished
+    (results.json); asking for "blocks" is refused with a line saying what it had."""
+    old = {**SETTINGS, "model": {"layers": 2, "hidden": [8]}}
+    dense = {**SETTINGS, "model": {"layers": 2, "hidden": [8], "made_kernels": "dense"}}
+    blocks = {**SETTINGS, "model": {"layers": 2, "hidden": [8], "made_kernels": "blocks"}}
+    _write(tmp_path / "r", "config.json", {"settings": old})
+    (tmp_path / "r" / "checkpoints").mkdir()
+    run, state = RunFolder.open(tmp_path / "r", dense)
+    assert state == "resume"
+    assert run.check().start(dense)[1]["settings"] == old
+    with pytest.raises(UsageError, match=r"other settings \(model.made_kernels; it was recorded before "
+                                         r"--made-kernels existed, so it has dense\)"):
+        RunFolder.open(tmp_path / "r", blocks)
+    with pytest.raises(UsageError, match="made_kernels"):
+        RunFolder(tmp_path / "r", resume=True).check().start(blocks)
+    _write(tmp_path / "f", "results.json", {"settings": old})
+    assert RunFolder.open(tmp_path / "f", dense)[1] == "finished"
+
+
 def test_differing_settings_names_nested_and_missing_keys():
     assert differing_settings({"a": 1, "b": {"c": 2, "d": 3}}, {"a": 1, "b": {"c": 5}, "e": 0}) == [
         "b.c", "b.d", "e"]

@@ -265,7 +265,7 @@ class ImagesConfig:
         "help": "train on the first N training images (default: all 54,000)"})
     samples_per_class: int = field(default=8, metadata={"help": "samples drawn per class for the figure"})
     model: FlowOptions = field(default_factory=lambda: _default_schedule()[0], metadata={
-        "options": ("hidden_units", "activation", "components")})
+        "options": ("hidden_units", "activation", "components", "made_kernels")})
     train: TrainConfig = field(default_factory=lambda: _default_schedule()[1], metadata={
         "options": ("epochs", "learning_rate", "batch_size", "patience", "eval_batch_size", "seed", "progress",
                     "xla", "steps_per_call", "max_steps")})

@@ -88,7 +88,7 @@ class MAFFlow(Flow):
         self._args = dict(dims=dims, layers=layers, hidden_units=[int(h) for h in hidden_units],
                           activation=activation, batch_norm=bool(batch_norm),
                           permutation=permutation, clip_log_scale=bool(clip_log_scale), init=options.init,
-                          seed=seed, dtype=dtype.name)
+                          made_kernels=options.made_kernels, seed=seed, dtype=dtype.name)
         if context_dims:
             self._args["context_dims"] = context_dims
         rng = np.random.default_rng(seed)
@@ -98,7 +98,7 @@ class MAFFlow(Flow):
                     params=2, event_shape=[dims], hidden_units=hidden_units,
                     activation=activation, dtype=dtype,
                     kernel_initializer=_kernel_initializer(options.init, int(rng.integers(2**31))),
-                    name=f"made_{i}", **conditional_made(context_dims))
+                    kernels=options.made_kernels, name=f"made_{i}", **conditional_made(context_dims))
                 for i in range(layers)
             ]
             self.batch_norms = batch_norm_layers(layers if batch_norm else 0, dtype)

@@ -30,7 +30,7 @@ import tf_keras
 from tfp_flows.flows.base import Flow, check_positive_int
 from tfp_flows.flows.maf import MAFFlow
 from tfp_flows.flows.made import BlockMADE
-from tfp_flows.flows.options import RECORDED_LATER, FlowOptions
+from tfp_flows.flows.options import FlowOptions, with_recorded_later
 from tfp_flows.flows.stacking import conditional_made, keras_floatx, options_with
 
 tfb, tfd = tfp.bijectors, tfp.distributions
@@ -58,11 +58,13 @@ class MADEMixture(tfd.Distribution):
       dtype: float dtype.
       scale: "exp" (a component's scale MIN_SCALE + exp(r / 2) of its output r, a
         log-variance) or "softplus" (MIN_SCALE + softplus(r)); both are 1 + MIN_SCALE at r = 0.
+      kernels: how the MADE keeps a kernel large enough to group ("blocks" or "dense";
+        `made.BlockMADE`).
     """
 
     def __init__(self, dims: int, components: int, hidden_units: Sequence[int], activation: str = "tanh",
                  context_dims: int = 0, seed: int = 0, dtype: tf.DType = tf.float32,
-                 name: str = "made_mixture", scale: str = "exp") -> None:
+                 name: str = "made_mixture", scale: str = "exp", kernels: str = "blocks") -> None:
         parameters = dict(locals())
         if scale not in SCALES:
             raise ValueError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
@@ -75,7 +77,7 @@ class MADEMixture(tfd.Distribution):
                 params=3 * self._components, event_shape=[self._dims], hidden_units=list(hidden_units),
                 activation=activation, dtype=dtype,
                 kernel_initializer=tf_keras.initializers.GlorotUniform(seed=int(rng.integers(2**31))),
-                name="made", **conditional_made(self._context_dims))
+                kernels=kernels, name="made", **conditional_made(self._context_dims))
             # A learned offset per variable and component: the components start apart
             # (spread means), so their gradients differ from the first step on.
             start = np.zeros((self._dims, 3, self._components))
@@ -161,17 +163,18 @@ class MADEMoGFlow(Flow):
         dtype = tf.as_dtype(dtype)
         self._args = dict(dims=dims, hidden_units=[int(h) for h in options.hidden_units],
                           activation=options.activation, components=int(options.components),
-                          mixture_scale=options.mixture_scale, seed=seed, dtype=dtype.name)
+                          mixture_scale=options.mixture_scale, made_kernels=options.made_kernels, seed=seed,
+                          dtype=dtype.name)
         if context_dims:
             self._args["context_dims"] = context_dims
         with self.name_scope:
             base = MADEMixture(dims, options.components, options.hidden_units, options.activation, context_dims,
-                               seed, dtype, scale=options.mixture_scale)
+                               seed, dtype, scale=options.mixture_scale, kernels=options.made_kernels)
         self.assemble(base, [tfb.Identity(name="identity")], self._args, context_dims, base_conditioned=bool(context_dims))
 
     @classmethod
     def from_config(cls, config: dict) -> "Flow":
-        return cls(**_with_recorded_scale(config))
+        return cls(**with_recorded_later(config, "made-mog"))
 
 
 class MAFMoGFlow(MAFFlow):
@@ -187,14 +190,8 @@ class MAFMoGFlow(MAFFlow):
         self._args["components"] = int(options.components)
         self._args["mixture_scale"] = options.mixture_scale
         return MADEMixture(dims, options.components, options.hidden_units, options.activation, context_dims,
-                           int(rng.integers(2**31)), dtype, scale=options.mixture_scale)
+                           int(rng.integers(2**31)), dtype, scale=options.mixture_scale, kernels=options.made_kernels)
 
     @classmethod
     def from_config(cls, config: dict) -> "Flow":
-        return cls(**_with_recorded_scale(config))
-
-
-def _with_recorded_scale(config: dict) -> dict:
-    """A MoG flow's recorded config, read as it was trained: one recorded before
-    ``mixture_scale`` existed used softplus scales."""
-    return {"mixture_scale": RECORDED_LATER["mixture_scale"], **config}
+        return cls(**with_recorded_later(config, "maf-mog"))

@@ -66,7 +66,7 @@ class NSFFlow(Flow):
         self._args = dict(dims=dims, layers=options.layers, hidden_units=[int(h) for h in options.hidden_units],
                           activation=options.activation, batch_norm=bool(options.batch_norm),
                           permutation=options.permutation, bins=int(options.bins), bound=float(options.bound),
-                          seed=seed, dtype=dtype.name)
+                          made_kernels=options.made_kernels, seed=seed, dtype=dtype.name)
         if context_dims:
             self._args["context_dims"] = context_dims
         rng = np.random.default_rng(seed)
@@ -77,7 +77,7 @@ class NSFFlow(Flow):
                     params=k, event_shape=[dims], hidden_units=list(options.hidden_units),
                     activation=options.activation, dtype=dtype,
                     kernel_initializer=tf_keras.initializers.GlorotUniform(seed=int(rng.integers(2**31))),
-                    name=f"made_{i}", **conditional_made(context_dims))
+                    kernels=options.made_kernels, name=f"made_{i}", **conditional_made(context_dims))
                 for i in range(options.layers)]
             self.batch_norms = batch_norm_layers(options.layers if options.batch_norm else 0, dtype)
         self.permutations = permutations(options.permutation, dims, options.layers, rng)

@@ -7,7 +7,7 @@ settings record only what its family used."""
 from dataclasses import dataclass, field, fields
 from typing import List
 
-__all__ = ["FlowOptions", "MAFOptions", "RECORDED_LATER", "fields_for"]
+__all__ = ["FlowOptions", "MAFOptions", "RECORDED_LATER", "fields_for", "with_recorded_later"]
 
 
 @dataclass
@@ -44,12 +44,18 @@ class FlowOptions:
                 "MAF paper's code outputs log precisions), or 1e-3 + softplus(r) (the suite's earlier form: a "
                 "run folder that does not record this setting was trained with it)",
         "choices": ("exp", "softplus"), "families": ("made-mog", "maf-mog")})
+    made_kernels: str = field(default="blocks", metadata={
+        "help": "how a MADE large enough to skip its masked blocks (2^18 kernel entries or more, e.g. the image "
+                "MADEs) keeps its kernels: as those blocks only (faster; fewer weights to update) or as TFP's whole "
+                "masked kernels (the layout of runs recorded before this setting existed, which resume and score "
+                "with it); smaller MADEs are the same either way",
+        "choices": ("blocks", "dense"), "families": ("maf", "nsf", "made-mog", "maf-mog")})
 
 
 # Options recorded only from some point on, with the value every run before had: a
 # record without one of them was trained with that value (rebuilt so by the families'
 # `from_config`; matched so by `training.run_folder.differing_settings`).
-RECORDED_LATER = {"mixture_scale": "softplus"}
+RECORDED_LATER = {"mixture_scale": "softplus", "made_kernels": "dense"}
 
 # The name the options had while MAF was the only density family.
 MAFOptions = FlowOptions
@@ -58,3 +64,10 @@ MAFOptions = FlowOptions
 def fields_for(family: str) -> List[str]:
     """The option fields family `family` reads."""
     return [f.name for f in fields(FlowOptions) if family in f.metadata.get("families", (family,))]
+
+
+def with_recorded_later(config: dict, family: str) -> dict:
+    """A flow's recorded `config`, read as it was trained: each setting of `RECORDED_LATER`
+    that `family` reads and the record lacks takes its value from before it was recorded."""
+    used = fields_for(family)
+    return {**{k: v for k, v in RECORDED_LATER.items() if k in used}, **config}

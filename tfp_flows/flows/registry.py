@@ -13,7 +13,7 @@ import contextlib
 import importlib
 from typing import Any, Dict, Optional
 
-from tfp_flows.flows.options import FlowOptions
+from tfp_flows.flows.options import FlowOptions, with_recorded_later
 
 __all__ = ["DEFAULT_FAMILY", "DENSITY_FAMILIES", "FAMILIES", "build_flow", "family_of", "flow_class",
            "flow_from_record"]
@@ -69,7 +69,9 @@ def build_flow(family: str, dims: int, options: Any = None, seed: int = 0, strat
 
 
 def flow_from_record(family: str, config: Dict[str, Any], strategy: Optional[Any] = None) -> Any:
-    """The flow a run recorded (its family and `config`), with fresh weights."""
+    """The flow a run recorded (its family and `config`), with fresh weights (a setting
+    recorded only from some version on reads, where the record lacks it, as every run
+    before had it: `options.RECORDED_LATER`)."""
     cls = flow_class(family)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
-        return cls.from_config(config)
+        return cls.from_config(with_recorded_later(config, family))

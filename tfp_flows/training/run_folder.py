@@ -49,7 +49,20 @@ _MISSING = object()
 def _mismatch(path, old, new):
     names = differing_settings(old or {}, new)
     shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
-    return f"{path} holds a run with other settings ({shown or 'unknown'})"
+    earlier = [(name.rsplit(".", 1)[-1], RECORDED_LATER[name.rsplit(".", 1)[-1]]) for name in names
+               if name.rsplit(".", 1)[-1] in RECORDED_LATER and not _recorded(old or {}, name)]
+    hint = "".join(f"; it was recorded before --{key.replace('_', '-')} existed, so it has {value}"
+                   for key, value in earlier)
+    return f"{path} holds a run with other settings ({shown or 'unknown'}{hint})"
+
+
+def _recorded(settings, dotted):
+    """Whether the nested settings dict holds the dotted name."""
+    for key in dotted.split("."):
+        if not isinstance(settings, dict) or key not in settings:
+            return False
+        settings = settings[key]
+    return True
 
 
 class RunFolder:
@@ -106,7 +119,7 @@ class RunFolder:
         recorded = (done or started or {}).get("settings")
         if done is None and started is None:
             raise UsageError(f"{path} holds files but no run (no config.json); choose another --out")
-        if recorded != settings:
+        if recorded is None or differing_settings(recorded, settings):
             return "other"
         if retrain:
             shutil.rmtree(path)
@@ -176,7 +189,7 @@ class RunFolder:
         """
         if self.resume or self._restarting:
             started = self.read("config.json") or {}
-            if started.get("settings", settings) != settings:
+            if differing_settings(started.get("settings", settings), settings):
                 raise UsageError(_mismatch(self.path, started.get("settings"), settings)
                                  + "; resume it with those (see its config.json), or choose another --out")
             if self.resume:
