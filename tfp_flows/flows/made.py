@@ -160,8 +160,10 @@ def _prefix_limits(mask: np.ndarray) -> Optional[np.ndarray]:
 
 class _Grouping:
     """What `BlockMADE.call` walks: the masked Dense layers with their column groups, the
-    context's Dense layer, the activation. A plain object, so that Keras does not track
-    the layers a second time (the checkpoint's object graph stays TFP's)."""
+    context's Dense layer, the activation, and the blocks of each kernel kept as blocks.
+    A plain object, so that Keras does not track the layers a second time (the
+    checkpoint's object graph is TFP's, but for the kept blocks, which the MADE itself
+    tracks)."""
 
     def __init__(self, plan, context_layer, activation):
         self.plan, self.context_layer, self.activation = plan, context_layer, activation
