@@ -279,8 +279,8 @@ def test_batch_of_unknown_size_is_grouped_too(kernels, monkeypatch):
 
 @pytest.mark.parametrize("mask_kind", ["staircase", "gaps"])
 def test_block_matmul_values_and_gradients(mask_kind):
-    """The kept-blocks product against a dense product of the whole masked kernel, with a
-    group that reads no row at all and rows no group reads."""
+    """The kept-blocks product against a dense product of the whole masked kernel, with
+    columns that read no row at all ("gaps") and rows no group reads."""
     rng = np.random.default_rng(4)
     rows, cols = 41, 50
     limits = np.sort(rng.integers(1, rows - 5, cols))
