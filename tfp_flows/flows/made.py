@@ -190,9 +190,7 @@ class BlockMADE(tfb.AutoregressiveNetwork):
 
     def build(self, input_shape):
         super().build(input_shape)
-        dense = [layer for layer in self._network.layers if isinstance(layer, tf_keras.layers.Dense)]
-        masked = [layer for layer in dense if layer.kernel_constraint is not None]  # TFP's masking constraint
-        context = [layer for layer in dense if layer.kernel_constraint is None]
+        masked, context = self._dense_layers()
         shapes_match = len(masked) == len(self._masks) and all(
             tuple(layer.kernel.shape) == mask.shape for layer, mask in zip(masked, self._masks))
         first_layer_only = not self._conditional or (self._conditional_layers == "first_layer" and len(context) == 1)
@@ -202,6 +200,13 @@ class BlockMADE(tfb.AutoregressiveNetwork):
                                        tf_keras.activations.get(self._activation))
             if self._kernels == "blocks":
                 self._keep_blocks()
+
+    def _dense_layers(self):
+        """(the masked Dense layers, the context's Dense layers) of TFP's network: TFP gives
+        the masked ones its masking constraint."""
+        dense = [layer for layer in self._network.layers if isinstance(layer, tf_keras.layers.Dense)]
+        return ([layer for layer in dense if layer.kernel_constraint is not None],
+                [layer for layer in dense if layer.kernel_constraint is None])
 
     def _keep_blocks(self):
         """Replace each grouped kernel by its blocks: new variables holding TFP's initial
@@ -231,9 +236,7 @@ class BlockMADE(tfb.AutoregressiveNetwork):
             return []
         if self._grouping is None:
             return [([layer.kernel], int(np.prod(mask.shape)), int(np.prod(mask.shape)))
-                    for layer, mask in zip([layer for layer in self._network.layers
-                                            if isinstance(layer, tf_keras.layers.Dense)
-                                            and layer.kernel_constraint is not None], self._masks)]
+                    for layer, mask in zip(self._dense_layers()[0], self._masks)]
         entries = []
         for (layer, groups), mask, kept in zip(self._grouping.plan, self._masks, self._grouping.blocks):
             held = kept[0] if kept else [layer.kernel]
@@ -243,8 +246,7 @@ class BlockMADE(tfb.AutoregressiveNetwork):
     def whole_kernels(self) -> List[tf.Tensor]:
         """Each masked layer's whole kernel [rows, cols], as TFP's network holds it (blocks
         put together, zeros elsewhere): to compare with or load into TFP's network."""
-        masked = [layer for layer in self._network.layers
-                  if isinstance(layer, tf_keras.layers.Dense) and layer.kernel_constraint is not None]
+        masked = self._dense_layers()[0]
         kept = self._grouping.blocks if self._grouping is not None else [None] * len(masked)
         kernels = []
         for layer, mask, blocks in zip(masked, self._masks, kept):

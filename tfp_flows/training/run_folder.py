@@ -49,10 +49,9 @@ _MISSING = object()
 def _mismatch(path, old, new):
     names = differing_settings(old or {}, new)
     shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
-    earlier = [(name.rsplit(".", 1)[-1], RECORDED_LATER[name.rsplit(".", 1)[-1]]) for name in names
-               if name.rsplit(".", 1)[-1] in RECORDED_LATER and not _recorded(old or {}, name)]
-    hint = "".join(f"; it was recorded before --{key.replace('_', '-')} existed, so it has {value}"
-                   for key, value in earlier)
+    keys = [(name, name.rsplit(".", 1)[-1]) for name in names]
+    hint = "".join(f"; it was recorded before --{key.replace('_', '-')} existed, so it has {RECORDED_LATER[key]}"
+                   for name, key in keys if key in RECORDED_LATER and not _recorded(old or {}, name))
     return f"{path} holds a run with other settings ({shown or 'unknown'}{hint})"
 
 
