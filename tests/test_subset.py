@@ -2,8 +2,11 @@
 every entry names a test that exists, and every test file keeps tests on both stacks."""
 
 import os
+import shutil
 import subprocess
 import sys
+
+import pytest
 
 from conftest import ROOT, subset_ids
 
@@ -42,3 +45,24 @@ def test_the_subset_is_applied_only_when_asked():
                             env={**env, "TFP_FLOWS_SUBSET": "current"})
     assert node in plain.stdout and "1 test collected" in plain.stdout
     assert node not in subset.stdout and "1 deselected" in subset.stdout
+
+
+def _make_test_plan(pinned, current):
+    """What `make -n test` would run with the given interpreters found (empty: none)."""
+    if not shutil.which("make"):
+        pytest.skip("no make on this machine")
+    proc = subprocess.run(["make", "-n", "--no-print-directory", "test", f"PINNED_PYTHON={pinned}",
+                           f"CURRENT_PYTHON={current}"], capture_output=True, text=True, cwd=ROOT,
+                          env=_without_subset())
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_make_test_leaves_the_subset_out_only_when_the_pinned_stack_ran_it():
+    both = _make_test_plan(sys.executable, sys.executable)
+    assert "test STACK=pinned" in both and "TFP_FLOWS_SUBSET=current" in both
+    # A machine with only Python 3.13 (Debian 13): today's stack is the only pass, so it
+    # runs every test.
+    only_current = _make_test_plan("", sys.executable)
+    assert "TFP_FLOWS_SUBSET=whole" in only_current and "TFP_FLOWS_SUBSET=current" not in only_current
+    assert "the pinned stack not tested" in only_current
