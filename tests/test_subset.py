@@ -51,9 +51,11 @@ def _make_test_plan(pinned, current):
     """What `make -n test` would run with the given interpreters found (empty: none)."""
     if not shutil.which("make"):
         pytest.skip("no make on this machine")
+    # Under `make test` this runs inside a make whose variables (STACK=...) would reach
+    # the inner make through the environment: it gets none of them.
+    env = {k: v for k, v in _without_subset().items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "STACK")}
     proc = subprocess.run(["make", "-n", "--no-print-directory", "test", f"PINNED_PYTHON={pinned}",
-                           f"CURRENT_PYTHON={current}"], capture_output=True, text=True, cwd=ROOT,
-                          env=_without_subset())
+                           f"CURRENT_PYTHON={current}"], capture_output=True, text=True, cwd=ROOT, env=env)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
