@@ -112,6 +112,20 @@ def test_a_run_recorded_before_a_setting_resumes_and_reports_with_its_earlier_va
     assert RunFolder.open(tmp_path / "f", dense)[1] == "finished"
 
 
+def test_a_setting_that_no_longer_counts_is_ignored_in_old_records(tmp_path):
+    """Runs recorded while `steps_per_call` counted among the settings (it never changed
+    the numbers) match new runs, which no longer record it; a run of other settings
+    recorded beside it still differs."""
+    old = {"model": {"layers": 2}, "train": {"seed": 0, "steps_per_call": 20}}
+    new = {"model": {"layers": 2}, "train": {"seed": 0}}
+    assert differing_settings(old, new) == []
+    assert differing_settings({**old, "train": {"seed": 1, "steps_per_call": 20}}, new) == ["train.seed"]
+    assert differing_settings({"train": {"seed": 0, "other": 20}}, {"train": {"seed": 0}}) == ["train.other"]
+    _write(tmp_path / "r", "config.json", {"settings": old})
+    (tmp_path / "r" / "checkpoints").mkdir()
+    assert RunFolder.open(tmp_path / "r", new)[1] == "resume"
+
+
 def test_differing_settings_names_nested_and_missing_keys():
     assert differing_settings({"a": 1, "b": {"c": 2, "d": 3}}, {"a": 1, "b": {"c": 5}, "e": 0}) == [
         "b.c", "b.d", "e"]

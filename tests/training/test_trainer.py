@@ -15,6 +15,7 @@ from tfp_flows.flows.maf import MAFFlow
 from tfp_flows.seeding import seed_everything
 from tfp_flows.training import (EarlyStopping, Evaluation, Evaluator, MaximumLikelihood, TrainConfig,
                                 Trainer)
+from tfp_flows.training.config import AUTO_STEPS_PER_CALL
 
 REQUIRED = {"recipe", "columns_kept", "n_train", "n_val", "n_test", "test_log_likelihood",
             "base_log_likelihood_test", "steps", "epochs", "wall_seconds", "seed"}
@@ -203,18 +204,55 @@ def _curve_run(splits, run_dir, **overrides):
 
 def test_steps_per_call_and_xla_leave_the_loss_curve_unchanged(splits, tmp_path):
     """The trainer's speed settings must not change results: one step per call, 20 per
-    call (its default) and 20 per call compiled by XLA give the same log at P2's
-    learning rate (measured: identical without XLA; XLA's different float32 operation
-    order moves the curve by about 1e-5 relative over 60 steps)."""
+    call, calls sized by their time (the default) and the default compiled by XLA give
+    the same log at P2's learning rate (measured: identical without XLA; XLA's different
+    float32 operation order moves the curve by about 1e-5 relative over 60 steps)."""
     one, curve_one = _curve_run(splits, tmp_path / "one", steps_per_call=1, xla="off")
+    twenty, curve_twenty = _curve_run(splits, tmp_path / "twenty", steps_per_call=20, xla="off")
     many, curve_many = _curve_run(splits, tmp_path / "many", xla="off")
     xla, curve_xla = _curve_run(splits, tmp_path / "xla", xla="on")
     assert not one.xla and not many.xla and xla.xla
     assert len(curve_one) == 10  # batches 1, 8, 15, 22, 29 of two epochs
     assert np.ptp(curve_one[:, 1]) > 0.3  # the curve moves far more than the tolerances
+    np.testing.assert_allclose(curve_twenty, curve_one, rtol=1e-6)
     np.testing.assert_allclose(curve_many, curve_one, rtol=1e-6)
     np.testing.assert_allclose(curve_xla, curve_one, rtol=1e-4)
     assert int(xla.state["step"].numpy()) == 60  # counters advanced inside the compiled loop
+
+
+def test_auto_steps_per_call_follows_the_last_calls_time():
+    auto = TrainConfig()
+    assert auto.steps_per_call is None and auto.call_capacity() == AUTO_STEPS_PER_CALL[1]
+    assert auto.steps_for_call(None) == AUTO_STEPS_PER_CALL[0]  # nothing measured yet
+    assert auto.steps_for_call(0.02) == 50  # about a second
+    assert auto.steps_for_call(1e-4) == AUTO_STEPS_PER_CALL[1]
+    assert auto.steps_for_call(0.3) == AUTO_STEPS_PER_CALL[0]
+    fixed = TrainConfig(steps_per_call=7)
+    assert fixed.steps_for_call(1e-4) == 7 and fixed.call_capacity() == 7
+    with pytest.raises(ValueError, match="steps_per_call"):
+        TrainConfig(steps_per_call=0).validate()
+
+
+def test_a_fast_model_gets_longer_calls_and_the_same_steps(splits):
+    """With calls sized by time, a model whose steps take milliseconds runs its first call
+    at the fewest steps, then longer calls; the weights after 300 steps are those of
+    calls of 20 steps."""
+    weights, sizes = [], []
+    for steps_per_call in (20, None):
+        seed_everything(0)
+        flow = MAFFlow(splits.dims, layers=2, hidden_units=(16,), seed=0)
+        cfg = TrainConfig(batch_size=50, learning_rate=1e-3, epochs=2, xla="off", progress=False,
+                          steps_per_call=steps_per_call)
+        trainer = Trainer(flow, MaximumLikelihood(splits.train[:20000], 50, 0), cfg)
+        calls, original = [], trainer._train_call
+        trainer._train_call = lambda n, calls=calls, original=original: (calls.append(n), original(n))[1]
+        trainer.train_steps(300)
+        weights.append([v.numpy() for v in flow.trainable_variables])
+        sizes.append(calls)
+    assert set(sizes[0]) == {20}
+    assert sizes[1][0] == AUTO_STEPS_PER_CALL[0] and max(sizes[1]) > AUTO_STEPS_PER_CALL[0] and sum(sizes[1]) == 300
+    for a, b in zip(*weights):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
 def test_xla_auto_rule():

@@ -11,6 +11,20 @@ from tfp_flows.configs import check_fields
 
 __all__ = ["TrainConfig"]
 
+# `steps_per_call=None`: each compiled call runs as many steps as take about CALL_SECONDS
+# (by the last call's time), within these bounds. Every call costs a few milliseconds
+# besides its steps (the call itself, reading its losses back, the trainer's
+# bookkeeping), as much as two or three steps of P2's model at batch 100: 20 steps per
+# call ran that model at 0.74x the speed of 100 per call (benchmarks/README.md,
+# "2026-12-07, night"). The lower bound keeps large models, whose steps take a tenth of a
+# second or more, at 20 as before; the upper one bounds the rows each call is handed.
+AUTO_STEPS_PER_CALL = (20, 200)
+CALL_SECONDS = 1.0
+
+# Settings that old run records hold but that no longer change what a run computes: a
+# record holding one still matches a run without it (`training.run_folder.differing_settings`).
+NO_LONGER_RECORDED = frozenset({"steps_per_call"})
+
 
 def _opt(help_text, **extra):
     return {"help": help_text, **extra}
@@ -44,7 +58,10 @@ class TrainConfig:
         "compile the training loop with XLA; auto = on for runs of 20,000+ steps at batches up to "
         "1000 (the first compilation takes about 20 s for P2's model on 2 cores; see benchmarks/README.md)",
         choices=("auto", "on", "off")))
-    steps_per_call: int = field(default=20, metadata=_opt("training steps per compiled call"))
+    steps_per_call: Optional[int] = field(default=None, metadata=_opt(
+        "training steps per compiled call (default: auto = as many as take about a second, from "
+        f"{AUTO_STEPS_PER_CALL[0]} to {AUTO_STEPS_PER_CALL[1]}); the numbers do not depend on it",
+        affects_results=False))
     distribute: str = field(default="none", metadata=_opt(
         "train under tf.distribute: mirrored = the visible GPUs (or --cpu-devices logical CPUs) of this "
         "machine; multi-worker = every worker named in TF_CONFIG (see README)",
@@ -74,6 +91,20 @@ class TrainConfig:
             return self.xla == "on"
         return (self.batch_size <= self.XLA_AUTO_MAX_BATCH
                 and self.planned_steps(steps_per_epoch) >= self.XLA_AUTO_MIN_STEPS)
+
+    def call_capacity(self) -> int:
+        """The most steps one compiled call can run (its per-step inputs have this many rows)."""
+        return self.steps_per_call or AUTO_STEPS_PER_CALL[1]
+
+    def steps_for_call(self, step_seconds: Optional[float]) -> int:
+        """Steps for the next compiled call: `steps_per_call`, or when auto, as many as take
+        about `CALL_SECONDS` at `step_seconds` a step (None, not measured yet: the fewest)."""
+        if self.steps_per_call is not None:
+            return self.steps_per_call
+        low, high = AUTO_STEPS_PER_CALL
+        if not step_seconds or step_seconds <= 0:
+            return low
+        return int(min(high, max(low, round(CALL_SECONDS / step_seconds))))
 
     def validate(self) -> "TrainConfig":
         """Raise ValueError naming the first setting that is out of range (the choices and

@@ -3,9 +3,9 @@
 `Trainer(flow, objective, config, run, callbacks).run()` minimises the objective
 (`MaximumLikelihood` of data, or `ReverseKL` to an energy) over the flow's variables
 with Adam (Keras 2's, `tf_keras`, the Keras that TFP's own layers use). Steps run
-`config.steps_per_call` at a time inside one compiled call (`make_train_loop`), which
-stops early wherever a callback needs control: an evaluation, a checkpoint, an epoch's
-end.
+several at a time inside one compiled call (`make_train_loop`): `config.steps_per_call`,
+by default as many as take about a second. A call stops early wherever a callback needs
+control: an evaluation, a checkpoint, an epoch's end.
 
 With a run folder the trainer adds `MetricsLog` (metrics.jsonl, TensorBoard) and
 `Checkpointing` (checkpoints/, exact resume); a `NonFiniteGuard` is always there.
@@ -170,6 +170,7 @@ class Trainer:
         self.step = self.epoch = self.in_epoch = 0
         self._loss_sum, self._loss_count = 0.0, 0
         self.skipped_in_last_call = 0
+        self._step_seconds = None  # measured by each call of full batches
         self._start_wall = time.time()
 
     def _step_loss(self, row, step):
@@ -222,10 +223,15 @@ class Trainer:
 
     def _train_call(self, n):
         """Run the next n steps in one compiled call; returns the applied steps' losses."""
-        inputs, n, full = self.objective.inputs(self.epoch, self.in_epoch, n, self.config.steps_per_call)
+        inputs, n, full = self.objective.inputs(self.epoch, self.in_epoch, n, self.config.call_capacity())
         loop = self._loop if full else self._short_loop
+        started = time.perf_counter()
         losses, applied = loop(tf.constant(inputs), tf.constant(n, tf.int32))
         losses, applied = losses.numpy()[:n].astype(np.float64), int(applied.numpy())
+        if full and applied:
+            # The call's own time per step (a first call's compilation included: the next
+            # call corrects it), which sizes the calls when steps_per_call is auto.
+            self._step_seconds = (time.perf_counter() - started) / applied
         self.step, self.in_epoch = self.step + applied, self.in_epoch + applied
         self.skipped_in_last_call = 0
         if self.guard.observe(self, applied, losses[applied] if applied < n else None):
@@ -240,7 +246,7 @@ class Trainer:
         return good
 
     def _chunk_size(self, total):
-        n = min(self.config.steps_per_call, total - self.step, self.steps_per_epoch - self.in_epoch)
+        n = min(self.config.steps_for_call(self._step_seconds), total - self.step, self.steps_per_epoch - self.in_epoch)
         for cb in self.callbacks:
             until = cb.steps_until(self)
             if until is not None:
@@ -259,7 +265,7 @@ class Trainer:
         """(build the loop of full batches, build the short-batch loop or None): each
         traces its loop and calls it for zero steps (with XLA, that compiles it). The
         first takes an optional `threading.Event`, set once its tracing is done."""
-        inputs, _, full = self.objective.inputs(0, 0, 1, self.config.steps_per_call)
+        inputs, _, full = self.objective.inputs(0, 0, 1, self.config.call_capacity())
         inputs = tf.zeros(inputs.shape, tf.int32)
         none = tf.constant(0, tf.int32)  # zero steps: the loop is built, not run
 
@@ -327,7 +333,8 @@ class Trainer:
                 self.epoch, self.in_epoch = self.epoch + 1, 0
                 self.state["epoch"].assign(self.epoch)
                 self.state["batch_in_epoch"].assign(0)
-            n_call = min(self.config.steps_per_call, target - self.step, self.steps_per_epoch - self.in_epoch)
+            n_call = min(self.config.steps_for_call(self._step_seconds), target - self.step,
+                         self.steps_per_epoch - self.in_epoch)
             out.append(self._train_call(n_call))
         return np.concatenate(out) if out else np.zeros(0)
 

@@ -21,6 +21,7 @@ from tfp_flows.files import read_json, write_json_atomic
 from tfp_flows.flows.options import RECORDED_LATER  # a setting missing from an old record reads as this
 from tfp_flows.flows.registry import family_of
 from tfp_flows.training import distribute  # (TensorFlow: imported only when a run is made)
+from tfp_flows.training.config import NO_LONGER_RECORDED
 
 __all__ = ["RUN_KINDS", "RunFolder", "differing_settings"]
 
@@ -31,9 +32,12 @@ RUN_KINDS = ("gas", "images", "speech", "table", "vi")
 def differing_settings(old: Dict[str, Any], new: Dict[str, Any], prefix: str = "") -> List[str]:
     """The dotted names of the settings that differ between two settings dicts (nested
     dicts compared key by key; a key present in one only counts as differing, but a key
-    of `RECORDED_LATER` missing from `old` reads as its value there)."""
+    of `RECORDED_LATER` missing from `old` reads as its value there, and one of
+    `NO_LONGER_RECORDED` that only `old` holds is not a setting)."""
     names = []
     for key in sorted(set(old) | set(new), key=str):
+        if key in NO_LONGER_RECORDED and key not in new:
+            continue
         earlier = RECORDED_LATER.get(key, _MISSING) if key in new else _MISSING
         a, b = old.get(key, earlier), new.get(key, _MISSING)
         if isinstance(a, dict) and isinstance(b, dict):
