@@ -245,8 +245,13 @@ class Trainer:
         self._loss_count += applied
         return good
 
+    def _call_size(self, target):
+        """Steps for the next call towards step `target`, within the epoch under way."""
+        return min(self.config.steps_for_call(self._step_seconds), target - self.step,
+                   self.steps_per_epoch - self.in_epoch)
+
     def _chunk_size(self, total):
-        n = min(self.config.steps_for_call(self._step_seconds), total - self.step, self.steps_per_epoch - self.in_epoch)
+        n = self._call_size(total)
         for cb in self.callbacks:
             until = cb.steps_until(self)
             if until is not None:
@@ -333,9 +338,7 @@ class Trainer:
                 self.epoch, self.in_epoch = self.epoch + 1, 0
                 self.state["epoch"].assign(self.epoch)
                 self.state["batch_in_epoch"].assign(0)
-            n_call = min(self.config.steps_for_call(self._step_seconds), target - self.step,
-                         self.steps_per_epoch - self.in_epoch)
-            out.append(self._train_call(n_call))
+            out.append(self._train_call(self._call_size(target)))
         return np.concatenate(out) if out else np.zeros(0)
 
     def run(self, resume: bool = False) -> Dict[str, Any]:
