@@ -201,6 +201,9 @@ def test_families_benchmark_builds_models_of_the_same_size_and_reports(tmp_path)
     res = json.loads((tmp_path / "families.json").read_text())
     image = res["families"]["maf-784"]["batches"]["50"]  # MAF (5) at 784 dimensions, 1024 hidden units
     assert image["params"]["tfp_flows"] == image["params"]["zuko"] > 5 * 784 * 1024
+    # the same model; the suite's MADEs hold only the kernels' unmasked blocks as weights
+    assert image["weights_held"]["zuko"] == image["params"]["zuko"]
+    assert image["weights_held"]["tfp_flows"] / image["params"]["tfp_flows"] == pytest.approx(0.625, abs=0.01)
     assert all(mb > 100 for mb in image["peak_rss_mb"].values()) and image["epoch_seconds"]["zuko"] > 0
     # The physical limit beside the speed: 6 FLOP per kernel entry per training sample (5 MAFs
     # of 784 -> 1024 -> 2 x 784; zuko multiplies every entry, the suite's grouped MADEs 62.5%
