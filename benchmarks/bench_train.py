@@ -24,6 +24,11 @@ What is compared:
                      TFP's generic bijector calls (which run each MADE twice), no XLA:
                      the set-up of the first measurement, kept as the baseline
   zuko, nflows       a plain PyTorch loop: zero_grad, -log_prob.mean(), backward, step
+  products_alone     the ceiling: the model's dense products with almost nothing else
+                     (`ProductsAlone`), timed by the tfp_flows worker in the same turns;
+                     its ratio to zuko is the most any implementation multiplying the
+                     kernels that way could reach here, and each goal's verdict says
+                     whether the goal lies within it (--no-products-alone: not timed)
 
 With --quality, every library also trains a fresh model (its initial weights restored)
 for --quality-epochs epochs at batch 100 and reports the test log-likelihood.
@@ -52,6 +57,7 @@ from _machine import load_warning, machine, matmul_gflops, nominal_peak_gflops  
 TFP_KINDS = ("tfp_flows", "tfp_flows_xla_off", "tfp_plain_step")
 TORCH_KINDS = ("zuko", "nflows")
 BASELINE = "tfp_flows_baseline"  # tfp_flows as an earlier checkout has it (--baseline-tree)
+CEILING = "products_alone"  # the model's products alone (ProductsAlone), timed by the tfp_flows worker
 GOALS = {100: 4.0, 1000: 2.0}  # tfp_flows / zuko, medians (issue 17's goals: the pinned stack, TF 2.16)
 EVAL_GOAL = 2.0  # tfp_flows / zuko, log_prob rows/s on the test split (issue 17)
 # Today's stack (TF 2.21) passes those by upgrading alone, so issue 28 raised them there.
@@ -172,10 +178,97 @@ class TFPWorker:
         macs = sum(int(np.prod(v.shape)) for v in self.flow.trainable_variables if len(v.shape) == 2)
         return {"train": 3 * 2 * macs, "eval": 2 * macs}
 
+    def products_alone(self):
+        """The model's products alone, built on first use (`ProductsAlone`)."""
+        if not hasattr(self, "_products"):
+            shapes = [[tuple(k.shape) for k in made.whole_kernels()] for made in self.flow.made]
+            self._products = ProductsAlone(shapes, self.train, self.batch, self.test, EVAL_BATCH)
+        return self._products
+
     def threads(self):
         cfg = self.tf.config.threading
         return {"tf_intra_op": cfg.get_intra_op_parallelism_threads() or f"default ({os.cpu_count()})",
                 "tf_inter_op": cfg.get_inter_op_parallelism_threads() or "default", "xla": self.xla}
+
+
+class ProductsAlone:
+    """P2's model cut down to its dense products: the ceiling for this machine.
+
+    Each MADE's kernels (their whole shapes, masked entries included, as TFP, zuko and
+    nflows all multiply them) are applied in turn with a relu between them, and each
+    MADE's output is folded into the next one's input, so the products stay a chain that
+    XLA can neither reorder nor drop. Training runs a plain gradient step (w -= 1e-6 g)
+    in an XLA loop of up to 100 steps per call; evaluation scores the test split in the
+    evaluator's chunks, each split into the evaluator's parts. What the real model adds
+    (tanh, batch norm, the affine maps and their log-determinants, the base density,
+    Adam, clipping, permutations) is left out, so no implementation of this model that
+    multiplies its kernels this way runs faster here: the report's "products alone" row
+    and its ratio to zuko show how far a goal is from what the machine allows."""
+
+    STEPS_PER_CALL = 100
+
+    def __init__(self, shapes, train, batch, test, eval_batch, seed=0):
+        import tensorflow as tf
+
+        from tfp_flows.training import Evaluator
+
+        self.tf, self.batch, self.test, self.eval_batch = tf, batch, test, eval_batch
+        rng = np.random.default_rng(seed)
+        self.dims = shapes[0][0][0]
+        self.weights = [tf.constant(rng.normal(0, 0.05, s).astype(np.float32)) for layer in shapes for s in layer]
+        self.layout = [len(layer) for layer in shapes]
+        rows = max(len(train) // batch, 1) * batch
+        self.data = tf.constant(train[:rows])
+        self.batches = rows // batch
+        self.train_loop = tf.function(self._train_loop, jit_compile=True)
+        parts = Evaluator.PARTS
+
+        def score(x):
+            n = tf.shape(x)[0]
+            cuts = [n * i // parts for i in range(parts + 1)]
+            return tf.concat([self._chain(x[a:b], self.weights) for a, b in zip(cuts, cuts[1:])], 0)
+        self.score = tf.function(score, input_signature=[tf.TensorSpec([None, self.dims], tf.float32)],
+                                 jit_compile=True)
+        self.first = 0
+
+    def _chain(self, x, weights):
+        tf, total, w = self.tf, 0.0, iter(weights)
+        for count in self.layout:
+            h = x
+            for i in range(count):
+                h = h @ next(w)
+                if i + 1 < count:
+                    h = tf.nn.relu(h)
+            folded = tf.reduce_sum(tf.reshape(h, [-1, self.dims, h.shape[-1] // self.dims]), -1)
+            x = x + 1e-3 * folded
+            total += tf.reduce_sum(folded, -1)
+        return total
+
+    def _train_loop(self, first, steps):
+        tf, batch = self.tf, self.batch
+
+        def body(i, loss, weights):
+            start = ((first + i) % self.batches) * batch
+            x = tf.gather(self.data, start + tf.range(batch))
+            with tf.GradientTape() as tape:
+                tape.watch(weights)
+                loss = tf.reduce_mean(self._chain(x, weights))
+            grads = tape.gradient(loss, weights)
+            return i + 1, loss, [w - 1e-6 * g for w, g in zip(weights, grads)]
+        return tf.while_loop(lambda i, *_: i < steps, body, (tf.constant(0), tf.constant(0.0), self.weights))[1]
+
+    def train_steps(self, n):
+        """Run n steps in calls of up to STEPS_PER_CALL (one compilation: the step count is an input)."""
+        loss = None
+        while n > 0:
+            k = min(n, self.STEPS_PER_CALL)
+            loss = self.train_loop(self.tf.constant(self.first), self.tf.constant(k))
+            self.first, n = self.first + k, n - k
+        return float(loss)
+
+    def score_test(self):
+        return np.concatenate([self.score(self.tf.constant(self.test[s:s + self.eval_batch])).numpy()
+                               for s in range(0, len(self.test), self.eval_batch)])
 
 
 class TorchWorker:
@@ -281,14 +374,14 @@ def worker_main(args):
             break
         if req["cmd"] in ("warmup", "time"):
             t = time.perf_counter()
-            w.train_steps(req["steps"])
+            (w.products_alone() if req.get("products_alone") else w).train_steps(req["steps"])
             dt = time.perf_counter() - t
             print(json.dumps({"seconds": dt, "samples_per_s": req["steps"] * args.batch / dt}), flush=True)
         elif req["cmd"] == "peak":
             print(json.dumps({"gflops": matmul_gflops()}), flush=True)
         elif req["cmd"] == "eval":
             t = time.perf_counter()
-            ll = w.score_test()
+            ll = (w.products_alone() if req.get("products_alone") else w).score_test()
             dt = time.perf_counter() - t
             print(json.dumps({"seconds": dt, "rows_per_s": len(ll) / dt, "mean_ll": float(np.mean(ll))}), flush=True)
         elif req["cmd"] == "quality":
@@ -402,6 +495,7 @@ def run_benchmark(args):
     if args.baseline_tree is not None:
         kinds.append(BASELINE)
     kinds += torch_kinds
+    timed = kinds + ([CEILING] if args.products_alone and "tfp_flows" in kinds else [])
     warning = load_warning()
     if warning:
         print(warning, flush=True)
@@ -419,34 +513,34 @@ def run_benchmark(args):
         try:
             for w in workers.values():
                 w.info = w.read()
-            for w in workers.values():  # warm-up, one at a time (compilations are not timed)
-                w.warmup = w.ask(cmd="warmup", steps=args.warmup_steps)["seconds"]
+            warmup = {k: ask(workers, k, cmd="warmup", steps=args.warmup_steps)["seconds"]
+                      for k in timed}  # one at a time (compilations are not timed)
             if "tfp_flows" in workers and "peak" not in results:  # the physical limit, measured once, alone
                 results["peak"] = {"matmul_gflops": workers["tfp_flows"].ask(cmd="peak")["gflops"],
                                    "nominal_gflops": nominal_peak_gflops(),
                                    "flops_per_sample": workers["tfp_flows"].info["flops_per_sample"]}
-            speeds = {k: [] for k in kinds}
+            speeds = {k: [] for k in timed}
             for rep in range(args.reps):
-                order = kinds[rep % len(kinds):] + kinds[:rep % len(kinds)]
+                order = timed[rep % len(timed):] + timed[:rep % len(timed)]
                 for k in order:
-                    speeds[k].append(workers[k].ask(cmd="time", steps=steps)["samples_per_s"])
+                    speeds[k].append(ask(workers, k, cmd="time", steps=steps)["samples_per_s"])
                 print(f"batch {batch}, repetition {rep + 1}: " +
-                      ", ".join(f"{k} {speeds[k][-1]:,.0f}/s" for k in kinds), flush=True)
+                      ", ".join(f"{k} {speeds[k][-1]:,.0f}/s" for k in timed), flush=True)
             entry = {"steps_per_rep": steps,
                      "params": {k: {"total": w.info["params"], "without_batch_norm": w.info["params_without_batch_norm"]}
                                 for k, w in workers.items()},
                      "threads": {k: w.info["threads"] for k, w in workers.items()},
-                     "warmup_seconds": {k: w.warmup for k, w in workers.items()},
+                     "warmup_seconds": warmup,
                      "samples_per_s": speeds, "samples_per_s_summary": {k: stats(v) for k, v in speeds.items()},
                      "ratios": {}}
-            for k in [k for k in kinds if k in TFP_KINDS or k == BASELINE]:
+            for k in [k for k in timed if k in TFP_KINDS or k in (BASELINE, CEILING)]:
                 for lib in torch_kinds:
                     entry["ratios"][f"{k}/{lib}"] = stats(np.array(speeds[k]) / np.array(speeds[lib]))
             if BASELINE in speeds and "tfp_flows" in speeds:
                 entry["ratios"][f"tfp_flows/{BASELINE}"] = stats(np.array(speeds["tfp_flows"]) /
                                                                  np.array(speeds[BASELINE]))
             if args.eval_reps and batch == args.batch_sizes[0]:
-                results["eval"] = time_evaluation(workers, kinds, args.eval_reps, len(splits.test))
+                results["eval"] = time_evaluation(workers, timed, args.eval_reps, len(splits.test))
             if args.quality and batch == 100:
                 entry["quality"] = {}
                 for k, w in workers.items():
@@ -465,15 +559,22 @@ def run_benchmark(args):
     return results
 
 
+def ask(workers, kind, **req):
+    """Send a request to the worker that times `kind` (the products alone: tfp_flows')."""
+    if kind == CEILING:
+        return workers["tfp_flows"].ask(products_alone=True, **req)
+    return workers[kind].ask(**req)
+
+
 def time_evaluation(workers, kinds, reps, rows):
     """log_prob rows/s on the test split in chunks of the trainer's evaluation batch, the
     workers taking turns as in training (one untimed pass first: tracing)."""
     for k in kinds:
-        workers[k].ask(cmd="eval")
+        ask(workers, k, cmd="eval")
     speeds = {k: [] for k in kinds}
     for rep in range(reps):
         for k in kinds[rep % len(kinds):] + kinds[:rep % len(kinds)]:
-            speeds[k].append(workers[k].ask(cmd="eval")["rows_per_s"])
+            speeds[k].append(ask(workers, k, cmd="eval")["rows_per_s"])
         print(f"evaluation, repetition {rep + 1}: " + ", ".join(f"{k} {speeds[k][-1]:,.0f} rows/s" for k in kinds),
               flush=True)
     out = {"rows": rows, "batch": EVAL_BATCH, "rows_per_s": speeds, "summary": {k: stats(v) for k, v in speeds.items()},
@@ -483,6 +584,17 @@ def time_evaluation(workers, kinds, reps, rows):
             if lib in speeds and k not in TORCH_KINDS:
                 out["ratios"][f"{k}/{lib}"] = stats(np.array(speeds[k]) / np.array(speeds[lib]))
     return out
+
+
+def ceiling_note(ratio, goal):
+    """A goal's verdict's note on the products alone: how far this machine lets any
+    implementation of the model go against zuko (empty when they were not timed)."""
+    if not ratio:
+        return ""
+    if ratio["median"] >= goal:
+        return f"; the model's products alone reach {ratio['median']:.2f}x zuko here (the goal is within reach)"
+    return (f"; the model's products alone reach only {ratio['median']:.2f}x zuko here (the goal is out of reach on "
+            "this machine for any implementation that multiplies the kernels whole)")
 
 
 def report(results, out):
@@ -501,6 +613,10 @@ def report(results, out):
             def rr(lib, e=e, k=k):
                 r = e["ratios"].get(f"{k}/{lib}")
                 return f"{r['min']:.2f} / {r['median']:.2f} / {r['max']:.2f}" if r else "-"
+            if k == CEILING:
+                lines.append(f"| {batch} | {k} (ceiling) | - | True | {e['warmup_seconds'][k]:.1f} | "
+                             f"{s['min']:,.0f} / {s['median']:,.0f} / {s['max']:,.0f} | {rr('zuko')} | {rr('nflows')} |")
+                continue
             p = e["params"][k]
             xla = e["threads"][k].get("xla", "-")
             lines.append(f"| {batch} | {k} | {p['total']:,} ({p['without_batch_norm']:,}) | {xla} | "
@@ -510,7 +626,8 @@ def report(results, out):
         r = e["ratios"].get("tfp_flows/zuko")
         if goal and r:
             verdicts.append(f"goal at batch {batch}: tfp_flows/zuko median {r['median']:.2f}x "
-                            f"(goal {goal}x): {'MET' if r['median'] >= goal else 'NOT MET'}")
+                            f"(goal {goal}x): {'MET' if r['median'] >= goal else 'NOT MET'}"
+                            + ceiling_note(e["ratios"].get(f"{CEILING}/zuko"), goal))
         b = e["ratios"].get(f"tfp_flows/{BASELINE}")
         if b:
             verdicts.append(f"batch {batch}: tfp_flows / the baseline tree's tfp_flows, same repetitions: "
@@ -531,7 +648,8 @@ def report(results, out):
         r = ev["ratios"].get("tfp_flows/zuko")
         if r:
             verdicts.append(f"goal for evaluation: tfp_flows/zuko median {r['median']:.2f}x (goal {eval_goal}x): "
-                            f"{'MET' if r['median'] >= eval_goal else 'NOT MET'}")
+                            f"{'MET' if r['median'] >= eval_goal else 'NOT MET'}"
+                            + ceiling_note(ev["ratios"].get(f"{CEILING}/zuko"), eval_goal))
     peak = results.get("peak")
     if peak and peak.get("flops_per_sample"):
         fl = peak["flops_per_sample"]
@@ -542,16 +660,15 @@ def report(results, out):
                   + (f"; nominal {nominal['gflops']:.0f} GFLOP/s ({nominal['how']})" if nominal else "") + ".", "",
                   "| work | tfp_flows GFLOP/s (median) | share of the measured product peak |"
                   + (" share of nominal |" if nominal else ""), "|---|---|---|" + ("---|" if nominal else "")]
-        for batch, e in results["batches"].items():
-            s = e["samples_per_s_summary"].get("tfp_flows")
-            if s:
-                g = s["median"] * fl["train"] / 1e9
-                lines.append(f"| training, batch {batch} | {g:.1f} | {g / peak['matmul_gflops']:.0%} |"
-                             + (f" {g / nominal['gflops']:.0%} |" if nominal else ""))
-        if ev and "tfp_flows" in ev["summary"]:
-            g = ev["summary"]["tfp_flows"]["median"] * fl["eval"] / 1e9
-            lines.append(f"| evaluation | {g:.1f} | {g / peak['matmul_gflops']:.0%} |"
-                         + (f" {g / nominal['gflops']:.0%} |" if nominal else ""))
+        rows = [(f"training, batch {batch}", e["samples_per_s_summary"], fl["train"])
+                for batch, e in results["batches"].items()]
+        rows += [("evaluation", ev["summary"], fl["eval"])] if ev else []
+        for work, summary, flop in rows:
+            for k, label in (("tfp_flows", ""), (CEILING, ", products alone")):
+                if k in summary:
+                    g = summary[k]["median"] * flop / 1e9
+                    lines.append(f"| {work}{label} | {g:.1f} | {g / peak['matmul_gflops']:.0%} |"
+                                 + (f" {g / nominal['gflops']:.0%} |" if nominal else ""))
     q = next((e["quality"] for e in results["batches"].values() if "quality" in e), None)
     if q:
         lines += ["", "| library | test log-likelihood after equal epochs at batch 100 (+- 2 se) |", "|---|---|"]
@@ -577,6 +694,8 @@ def build_parser():
     p.add_argument("--hidden", type=int, nargs="+", default=[100, 100], help="(default: P2's 100 100)")
     p.add_argument("--eval-reps", type=int, default=5,
                    help="timed passes of log_prob over the test split (0: none; default: %(default)s)")
+    p.add_argument("--no-products-alone", dest="products_alone", action="store_false",
+                   help="do not time the model's products alone (the ceiling row; see ProductsAlone)")
     p.add_argument("--quality", action="store_true", help="also compare test log-likelihood at equal epochs")
     p.add_argument("--quality-epochs", type=int, default=3, help="(default: %(default)s)")
     p.add_argument("--out", type=Path, default=HERE / "results")

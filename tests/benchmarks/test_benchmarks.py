@@ -40,11 +40,17 @@ def test_training_benchmark_smoke(tmp_path):
     ev = res["eval"]
     assert ev["rows"] == res["rows_test"] and len(ev["rows_per_s"]["tfp_flows"]) == 5
     assert ev["summary"]["tfp_flows"]["min"] > 0 and "| tfp_flows | " in table.split("Evaluation:")[1]
+    # the ceiling (the model's products alone) is timed in the same turns, by tfp_flows' worker
+    assert len(entry["samples_per_s"]["products_alone"]) == 1 and len(ev["rows_per_s"]["products_alone"]) == 5
+    assert "| 100 | products_alone (ceiling) |" in table and "evaluation, products alone" in table
     if _has_torch_libraries():
-        assert set(entry["ratios"]) == {"tfp_flows/zuko", "tfp_flows/nflows"}
+        assert set(entry["ratios"]) == {"tfp_flows/zuko", "tfp_flows/nflows", "products_alone/zuko",
+                                        "products_alone/nflows"}
+        assert "the model's products alone reach" in table
         assert entry["params"]["nflows"]["total"] == 1408 and entry["params"]["zuko"]["total"] == 1408 - 32
         assert "goal at batch 100" in table and "goal for evaluation" in table
-        assert set(ev["ratios"]) == {"tfp_flows/zuko", "tfp_flows/nflows"}
+        assert set(ev["ratios"]) == {"tfp_flows/zuko", "tfp_flows/nflows", "products_alone/zuko",
+                                     "products_alone/nflows"}
     else:
         assert entry["ratios"] == {} and set(entry["params"]) == {"tfp_flows"}
 
@@ -130,6 +136,39 @@ def test_gas_epoch_benchmark_against_a_baseline_tree(tmp_path):
     assert bench.main(["--baseline-tree", str(tmp_path)]) == 2
     # a failing command: one line naming its log, no traceback
     assert bench.main(["--data", str(data), "--out", str(tmp_path / "o2"), "--", "--layers", "0"]) == 1
+
+
+def test_products_alone_compute_the_models_chain_and_train():
+    """The ceiling multiplies the flow's own kernel shapes in a chain (checked against
+    numpy), runs any number of steps from one compilation, and scores every test row."""
+    import tensorflow as tf
+
+    from tfp_flows.flows.maf import MAFFlow
+
+    bench = _load("bench_train")
+    flow = MAFFlow(4, layers=2, hidden_units=[6, 5])
+    shapes = [[tuple(k.shape) for k in made.whole_kernels()] for made in flow.made]
+    assert shapes == [[(4, 6), (6, 5), (5, 8)]] * 2
+    rng = np.random.default_rng(1)
+    train, test = rng.normal(size=(50, 4)).astype(np.float32), rng.normal(size=(7, 4)).astype(np.float32)
+    pa = bench.ProductsAlone(shapes, train, 10, test, eval_batch=3)
+    w = [v.numpy().astype(np.float64) for v in pa.weights]
+    x, total = test.astype(np.float64), 0.0
+    for a, b, c in (w[:3], w[3:]):
+        folded = (np.maximum(np.maximum(x @ a, 0) @ b, 0) @ c).reshape(-1, 4, 2).sum(-1)
+        x, total = x + 1e-3 * folded, total + folded.sum(-1)
+    np.testing.assert_allclose(pa.score_test(), total, rtol=1e-4, atol=1e-5)
+    first = pa.train_steps(1)
+    assert np.isfinite(first) and pa.train_steps(250) != first and pa.first == 251
+    assert pa.train_loop.experimental_get_tracing_count() == 1
+    assert isinstance(pa.score(tf.constant(test)), tf.Tensor)
+
+
+def test_goal_verdicts_say_whether_the_products_alone_reach_the_goal():
+    note = _load("bench_train").ceiling_note
+    assert note(None, 3.0) == ""
+    assert "within reach" in note({"median": 3.2}, 3.0)
+    assert "only 2.77x" in note({"median": 2.77}, 3.0) and "out of reach" in note({"median": 2.77}, 3.0)
 
 
 @pytest.mark.parametrize("args", [["--batch-sizes", "0"], ["--hidden", "16", "0"], ["--reps", "0"]])
