@@ -107,25 +107,14 @@ class TFPModel:
         cfg = TrainConfig(batch_size=batch, learning_rate=lr, epochs=10**6, progress=False, seed=seed, xla="on")
         self.trainer = Trainer(self.flow, MaximumLikelihood(x, batch, seed, context=c), cfg)
         self.weights_held = self.flow.count_params()
-        self.params = self.weights_held + self._masked_blocks_left_out()
+        every, _, held = self._made_kernels()
+        # counted as TFP, zuko and nflows lay the model out: every kernel whole
+        self.params = self.weights_held + every - sum(int(np.prod(v.deref().shape)) for v in held)
 
-    def _masked_blocks_left_out(self):
-        """Kernel entries the suite's MADEs do not store (a grouped kernel kept as its
-        blocks leaves out the masked entries outside them), so that `params` counts the
-        model as TFP, zuko and nflows lay it out: every kernel whole."""
-        from tfp_flows.flows.made import BlockMADE
-
-        return sum(entries - sum(int(np.prod(v.shape)) for v in variables)
-                   for module in self.flow.submodules if isinstance(module, BlockMADE)
-                   for variables, entries, _ in module.kernel_entries())
-
-    def train_steps(self, n):
-        return float(self.trainer.train_steps(n)[-1])
-
-    def flops_per_sample(self):
-        """A training step's dense-layer arithmetic per sample (bench_train's count: 2 per
-        multiply-add, three passes' worth): (every kernel entry, masked ones included, as
-        zuko multiplies them; the entries the suite's grouped MADEs multiply)."""
+    def _made_kernels(self):
+        """Over the flow's MADEs: (every kernel entry, masked ones included; the entries
+        their products multiply; the variables holding the kernels, as refs). A grouped
+        kernel kept as its blocks holds and multiplies only the blocks."""
         from tfp_flows.flows.made import BlockMADE
 
         every, multiplied, held = 0, 0, set()
@@ -134,6 +123,16 @@ class TFPModel:
                 for variables, entries, computed in module.kernel_entries():
                     every, multiplied = every + entries, multiplied + computed
                     held.update(v.ref() for v in variables)
+        return every, multiplied, held
+
+    def train_steps(self, n):
+        return float(self.trainer.train_steps(n)[-1])
+
+    def flops_per_sample(self):
+        """A training step's dense-layer arithmetic per sample (bench_train's count: 2 per
+        multiply-add, three passes' worth): (every kernel entry, masked ones included, as
+        zuko multiplies them; the entries the suite's grouped MADEs multiply)."""
+        every, multiplied, held = self._made_kernels()
         others = sum(int(np.prod(v.shape)) for v in self.flow.trainable_variables
                      if len(v.shape) == 2 and v.ref() not in held)
         return 6 * (every + others), 6 * (multiplied + others)
